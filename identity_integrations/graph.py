@@ -1,0 +1,225 @@
+"""Microsoft Graph for one customer tenant, through msgraph-sdk.
+
+msgraph-sdk is imported here only, lazily (its first use costs seconds and ~80 MB). A Graph
+client binds its connection pool to the event loop that first uses it, so clients are cached
+per (event loop, tenant); the Functions worker runs async handlers on one long-lived loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from identity_integrations.credentials import TenantCredentials
+from identity_integrations.models import DirectoryRole, DirectoryUser, WriteReceipt
+from tierone.errors import PermanentError, TransientError
+from tierone.settings import Settings
+
+log = logging.getLogger("tierone.graph")
+
+T = TypeVar("T")
+
+USER_FIELDS = [
+    "id",
+    "displayName",
+    "userPrincipalName",
+    "mail",
+    "accountEnabled",
+    "onPremisesSyncEnabled",
+    "lastPasswordChangeDateTime",
+]
+
+
+def _odata_literal(value: str) -> str:
+    """A string literal for $filter: single quotes doubled, so input cannot close the literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _to_user(user: Any) -> DirectoryUser:
+    return DirectoryUser(
+        id=str(user.id),
+        display_name=user.display_name or "",
+        user_principal_name=user.user_principal_name or "",
+        mail=user.mail,
+        account_enabled=user.account_enabled is not False,
+        on_premises_sync_enabled=bool(user.on_premises_sync_enabled),
+        last_password_change=user.last_password_change_date_time,
+    )
+
+
+def _token_provider(credential: Any, scopes: list[str], graph_host: str) -> Any:
+    from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator
+
+    class CredentialTokenProvider(AccessTokenProvider):
+        """Hands the tenant's token only to the configured Graph host."""
+
+        def __init__(self) -> None:
+            self._validator = AllowedHostsValidator([graph_host])
+
+        async def get_authorization_token(
+            self, uri: str, additional_authentication_context: dict[str, Any] | None = None
+        ) -> str:
+            if (urlsplit(uri).netloc or "").lower() != graph_host:
+                return ""
+            # azure-identity caches the token; the sync call runs off the loop.
+            token = await asyncio.to_thread(credential.get_token, *scopes)
+            return str(token.token)
+
+        def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
+            return self._validator
+
+    return CredentialTokenProvider()
+
+
+class GraphDirectory:
+    """The Directory interface for one tenant."""
+
+    def __init__(self, tenant_id: str, settings: Settings, credentials: TenantCredentials) -> None:
+        from kiota_abstractions.authentication import BaseBearerTokenAuthenticationProvider
+        from msgraph import GraphRequestAdapter, GraphServiceClient
+
+        self.tenant_id = tenant_id
+        base = settings.graph_base_url.rstrip("/")
+        parts = urlsplit(base)
+        scope = f"{parts.scheme}://{parts.netloc}/.default"
+        if parts.netloc.endswith("graph.microsoft.com"):
+            scope = "https://graph.microsoft.com/.default"
+        provider = _token_provider(credentials.for_tenant(tenant_id), [scope], parts.netloc.lower())
+        adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(provider))
+        adapter.base_url = base
+        self._client = GraphServiceClient(request_adapter=adapter)
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Map SDK and identity errors to the pipeline's TransientError / PermanentError."""
+        from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        try:
+            return await call()
+        except ODataError as exc:
+            status = exc.response_status_code or 0
+            code = exc.error.code if exc.error else None
+            message = exc.error.message if exc.error else str(exc)
+            if status == 429 or status >= 500:
+                raise TransientError(f"Graph {what}: {status} {code}") from exc
+            raise PermanentError(f"Graph {what}: {status} {code}: {message}") from exc
+        except ClientAuthenticationError as exc:
+            raise PermanentError(f"cannot sign in to tenant {self.tenant_id}: {exc.message}") from exc
+        except ServiceRequestError as exc:
+            raise TransientError(f"Graph {what}: {type(exc).__name__}") from exc
+
+    async def find_user_by_email(self, email: str) -> DirectoryUser | None:
+        from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+
+        literal = _odata_literal(email.strip())
+        smtp = _odata_literal(f"smtp:{email.strip()}")
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter=f"mail eq {literal} or userPrincipalName eq {literal} or proxyAddresses/any(p:p eq {smtp})",
+            select=USER_FIELDS,
+            top=5,
+        )
+        config = UsersRequestBuilder.UsersRequestBuilderGetRequestConfiguration(query_parameters=query)
+        result = await self._call("find user", lambda: self._client.users.get(request_configuration=config))
+        users = list((result.value if result else None) or [])
+        if len(users) > 1:
+            raise PermanentError(f"{len(users)} directory users match the requester's e-mail address")
+        return _to_user(users[0]) if users else None
+
+    async def get_user(self, user_id: str) -> DirectoryUser:
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=USER_FIELDS)
+        config = UserItemRequestBuilder.UserItemRequestBuilderGetRequestConfiguration(query_parameters=query)
+        user = await self._call(
+            "read user", lambda: self._client.users.by_user_id(user_id).get(request_configuration=config)
+        )
+        if user is None:
+            raise PermanentError(f"user {user_id} not found")
+        return _to_user(user)
+
+    async def directory_roles(self, user_id: str) -> list[DirectoryRole]:
+        builder = self._client.users.by_user_id(user_id).transitive_member_of.graph_directory_role
+        page = await self._call("read roles", lambda: builder.get())
+        roles: list[DirectoryRole] = []
+        while page is not None:
+            roles.extend(
+                DirectoryRole(display_name=r.display_name or "", role_template_id=r.role_template_id)
+                for r in page.value or []
+            )
+            next_link = page.odata_next_link
+            if not next_link:
+                break
+            next_page = builder.with_url(next_link)
+            page = await self._call("read roles", next_page.get)
+        return roles
+
+    async def manager_id(self, user_id: str) -> str | None:
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        async def read() -> Any:
+            try:
+                return await self._client.users.by_user_id(user_id).manager.get()
+            except ODataError as exc:
+                if exc.response_status_code == 404:  # no manager of record
+                    return None
+                raise
+
+        manager = await self._call("read manager", read)
+        return str(manager.id) if manager is not None and manager.id else None
+
+    async def set_temporary_password(self, user_id: str, password: str) -> WriteReceipt:
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from kiota_abstractions.native_response_handler import NativeResponseHandler
+        from kiota_http.middleware.options import ResponseHandlerOption
+        from msgraph.generated.models.password_profile import PasswordProfile
+        from msgraph.generated.models.user import User
+
+        body = User(
+            password_profile=PasswordProfile(password=password, force_change_password_next_sign_in=True)
+        )
+        # The native handler hands back the HTTP response, so its request-id can be kept as evidence.
+        config: RequestConfiguration[Any] = RequestConfiguration(
+            options=[ResponseHandlerOption(NativeResponseHandler())]
+        )
+        response = await self._call(
+            "set password",
+            lambda: self._client.users.by_user_id(user_id).patch(body, request_configuration=config),
+        )
+        status = int(getattr(response, "status_code", 0))
+        request_id = getattr(response, "headers", {}).get("request-id")
+        if status >= 300:
+            code, message = _error_of(response)
+            if status == 429 or status >= 500:
+                raise TransientError(f"Graph set password: {status} {code}")
+            raise PermanentError(f"Graph set password: {status} {code}: {message}")
+        return WriteReceipt(status=status, request_id=request_id)
+
+
+def _error_of(response: Any) -> tuple[str, str]:
+    try:
+        error = response.json().get("error") or {}
+        return str(error.get("code")), str(error.get("message"))[:300]
+    except (ValueError, AttributeError):
+        return "unknown", ""
+
+
+class GraphDirectories:
+    """GraphDirectory per (event loop, tenant) for the process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._credentials = TenantCredentials(settings)
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[int, str], GraphDirectory] = {}
+
+    def for_tenant(self, tenant_id: str) -> GraphDirectory:
+        key = (id(asyncio.get_running_loop()), tenant_id)
+        with self._lock:
+            directory = self._cache.get(key)
+            if directory is None:
+                directory = GraphDirectory(tenant_id, self._settings, self._credentials)
+                self._cache[key] = directory
+            return directory

@@ -1,0 +1,1 @@
+"""ConnectWise PSA: callbacks (signed webhooks) and the REST API client."""

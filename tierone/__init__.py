@@ -1,0 +1,1 @@
+"""TierOne core: the ticket pipeline and everything it decides. No Azure Functions imports here."""

@@ -1,0 +1,47 @@
+"""The evidence block: one structured internal note saying what TierOne saw, decided and did."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class Evidence(BaseModel):
+    ticket_ref: str
+    summary: str
+    intent: str
+    confidence: float
+    triage_reasons: list[str] = Field(default_factory=list)
+    tenant: str | None = None
+    requester: str | None = None
+    target: str | None = None
+    verification: str | None = None
+    decision: str | None = None
+    rule: str | None = None
+    changes: list[str] = Field(default_factory=list)
+    read_back: str | None = None
+    graph_request_ids: list[str] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def render(self, headline: str) -> str:
+        lines = [headline, ""]
+        rows = [
+            ("Request", self.summary),
+            ("Intent", f"{self.intent} (confidence {self.confidence:.2f})"),
+            ("Why", "; ".join(self.triage_reasons) or "-"),
+            ("Customer tenant", self.tenant or "-"),
+            ("Requester", self.requester or "-"),
+            ("Target", self.target or "-"),
+            ("Verification", self.verification or "-"),
+            ("Decision", f"{self.decision or '-'} (rule {self.rule or '-'})"),
+            ("Changes", "; ".join(self.changes) or "none"),
+            ("Read back", self.read_back or "-"),
+            ("Graph request ids", ", ".join(self.graph_request_ids) or "-"),
+        ]
+        if self.started_at and self.finished_at:
+            seconds = (self.finished_at - self.started_at).total_seconds()
+            rows.append(("Time spent", f"{seconds:.1f} s"))
+        lines += [f"{label}: {value}" for label, value in rows]
+        return "\n".join(lines)

@@ -1,0 +1,456 @@
+"""The path of one ticket: read → triage → resolve → verify → decide → act → record → close.
+
+One queue message is one ticket. The worker is at-least-once, so every stage is idempotent:
+the ticket is claimed by the first message that reaches it (others for the same ticket are
+dropped), progress is checkpointed in the `tickets` table, and each PSA write is checked for
+before it is made. A TransientError leaves the message to be retried; a PermanentError turns
+into an escalation with its reason. Nothing is reported done unless it was read back."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from identity_integrations.models import Directory, DirectoryUser
+from psa_integrations.base import PsaClient
+from psa_integrations.models import NoteVisibility, PsaKind, Ticket
+from tierone import policy
+from tierone.audit import AuditEvent, AuditLog
+from tierone.errors import PermanentError, TransientError
+from tierone.evidence import Evidence
+from tierone.intake import TicketWork, table_key
+from tierone.playbooks import password_reset
+from tierone.secret_links import SecretCipher, SecretLinks, cipher_from
+from tierone.settings import Settings
+from tierone.storage import ConcurrencyConflict, Storage
+from tierone.tenants import TenantMap
+from tierone.triage import TriageResult, classify
+from tierone.writeback import ensure_note, ensure_time_entry
+
+log = logging.getLogger("tierone.pipeline")
+
+MSP_AUDIT_PARTITION = "msp"
+
+
+class Outcome(StrEnum):
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"
+    AWAITING_APPROVAL = "awaiting_approval"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({Outcome.RESOLVED, Outcome.ESCALATED, Outcome.FAILED, Outcome.SKIPPED})
+
+
+@dataclass
+class Services:
+    """What the pipeline talks to. Built once per process by `default_services`."""
+
+    settings: Settings
+    storage: Storage
+    psa_client: Callable[[PsaKind], PsaClient]
+    directory: Callable[[str], Directory]
+
+
+def default_services(settings: Settings) -> Services:
+    from identity_integrations.graph import GraphDirectories
+    from tierone.storage import get_storage
+
+    directories = GraphDirectories(settings)
+
+    def psa_client(kind: PsaKind) -> PsaClient:
+        if kind is PsaKind.CONNECTWISE:
+            from psa_integrations.connectwise.client import ConnectWiseClient
+
+            return ConnectWiseClient(settings)
+        raise PermanentError(f"{kind.value} is not configured on this deployment")
+
+    return Services(settings, get_storage(), psa_client, directories.for_tenant)
+
+
+class TicketState:
+    """The `tickets` row of one ticket: owner, stage checkpoints, outcome."""
+
+    def __init__(self, storage: Storage, cipher: SecretCipher, work: TicketWork) -> None:
+        self._table = storage.tickets
+        self._cipher = cipher
+        self.partition = work.psa.value
+        self.row = table_key(work.ticket_id)
+        self.ref = f"{work.psa.value}:{work.ticket_id}"
+        self.data: dict[str, Any] = {}
+
+    async def claim(self, message_id: str) -> bool:
+        """True if this message owns the ticket (first to arrive, or a retry of the owner)."""
+        now = datetime.now(UTC)
+        try:
+            await self._table.insert(
+                {
+                    "PartitionKey": self.partition,
+                    "RowKey": self.row,
+                    "State": "processing",
+                    "Owner": message_id,
+                    "StartedAt": now,
+                    "Attempts": 1,
+                }
+            )
+            self.data = {"State": "processing", "Owner": message_id, "StartedAt": now, "Attempts": 1}
+            return True
+        except ConcurrencyConflict:
+            entity = await self._table.get(self.partition, self.row)
+        if entity is None:
+            return False
+        self.data = dict(entity)
+        if entity.get("State") in TERMINAL:
+            log.info("ticket %s already %s; message %s dropped", self.ref, entity.get("State"), message_id)
+            return False
+        if entity.get("Owner") != message_id:
+            log.info("ticket %s is being handled by another message; %s dropped", self.ref, message_id)
+            return False
+        await self.save(Attempts=int(entity.get("Attempts", 0)) + 1)
+        return True
+
+    async def save(self, **fields: Any) -> None:
+        self.data.update(fields)
+        await self._table.upsert({"PartitionKey": self.partition, "RowKey": self.row, **fields})
+
+    def reset_checkpoint(self) -> password_reset.ResetCheckpoint:
+        token = self.data.get("LinkTokenSealed")
+        return password_reset.ResetCheckpoint(
+            secret_row=self.data.get("SecretRow"),
+            link_token=self._cipher.decrypt(token, self.ref) if token else None,
+            link_expires=self.data.get("LinkExpires"),
+            started_at=self.data.get("ChangeStartedAt"),
+        )
+
+    async def save_reset_checkpoint(self, checkpoint: password_reset.ResetCheckpoint) -> None:
+        assert checkpoint.link_token is not None
+        await self.save(
+            SecretRow=checkpoint.secret_row,
+            LinkTokenSealed=self._cipher.encrypt(checkpoint.link_token, self.ref),
+            LinkExpires=checkpoint.link_expires,
+            ChangeStartedAt=checkpoint.started_at,
+        )
+
+    @property
+    def started_at(self) -> datetime:
+        value = self.data.get("StartedAt")
+        return value if isinstance(value, datetime) else datetime.now(UTC)
+
+
+@dataclass
+class Resolution:
+    """What the stages found, carried to the close-out."""
+
+    ticket: Ticket
+    triage: TriageResult
+    evidence: Evidence
+    tenant_id: str | None = None
+    requester: DirectoryUser | None = None
+    target: DirectoryUser | None = None
+
+
+class Pipeline:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.storage = services.storage
+        self.audit = AuditLog(services.storage.audit)
+        self.tenants = TenantMap(services.storage.tenants)
+
+    async def process(self, work: TicketWork, message_id: str) -> Outcome:
+        state = TicketState(self.storage, cipher_from(self.settings, b"tierone-ticket-state-v1"), work)
+        if not await state.claim(message_id):
+            return Outcome.SKIPPED
+        psa = self.services.psa_client(work.psa)
+        try:
+            return await self._run(psa, work, state)
+        except TransientError as exc:
+            await state.save(LastError=str(exc)[:500])
+            raise
+        except PermanentError as exc:
+            log.warning("ticket %s escalated: %s", state.ref, exc)
+            if state.data.get("SecretRow") and not state.data.get("Changed"):
+                # The prepared password was never set: its link must not stay valid.
+                await SecretLinks(self.storage.secrets, self.settings).revoke(str(state.data["SecretRow"]))
+            return await self._escalate_unreadable(psa, work, state, str(exc))
+        finally:
+            await psa.aclose()
+
+    async def _run(self, psa: PsaClient, work: TicketWork, state: TicketState) -> Outcome:
+        ticket = await psa.get_ticket(work.ticket_id)
+        if ticket.closed:
+            await state.save(State=Outcome.SKIPPED.value, Reason="ticket already closed")
+            return Outcome.SKIPPED
+        requester_email = ticket.contact.email if ticket.contact else None
+        triage = classify(ticket.summary, ticket.description, requester_email)
+        evidence = Evidence(
+            ticket_ref=state.ref,
+            summary=ticket.summary,
+            intent=triage.intent,
+            confidence=triage.confidence,
+            triage_reasons=triage.reasons,
+            started_at=state.started_at,
+        )
+        found = Resolution(ticket=ticket, triage=triage, evidence=evidence)
+        await state.save(Intent=triage.intent, Confidence=triage.confidence)
+        try:
+            decision = await self._resolve_and_decide(found, requester_email)
+        except PermanentError as exc:
+            decision = policy.Decision(
+                verdict=policy.Verdict.ESCALATE, rule="P00-lookup-failed", reason=str(exc)
+            )
+        evidence.decision, evidence.rule = decision.verdict.value, decision.rule
+        audit_partition = found.tenant_id or MSP_AUDIT_PARTITION
+        await self.audit.append(
+            audit_partition,
+            f"{state.ref}:decided",
+            AuditEvent(
+                event_type="decided",
+                ticket=state.ref,
+                actor="tierone",
+                requester=found.requester.id if found.requester else requester_email,
+                target=found.target.id if found.target else None,
+                action=triage.intent,
+                outcome=decision.verdict.value,
+                rule=decision.rule,
+                evidence={"reason": decision.reason, "confidence": triage.confidence},
+            ),
+        )
+        if decision.verdict is policy.Verdict.ESCALATE:
+            return await self._escalate(psa, state, found, decision.reason)
+        return await self._reset_password(psa, state, found)
+
+    async def _resolve_and_decide(self, found: Resolution, requester_email: str | None) -> policy.Decision:
+        ticket, triage, evidence = found.ticket, found.triage, found.evidence
+        mapping = await self.tenants.get(ticket.psa, ticket.company.id)
+        if mapping is None:
+            return policy.Decision(
+                verdict=policy.Verdict.ESCALATE,
+                rule="P00-no-tenant",
+                reason=f"company {ticket.company.name} ({ticket.company.id}) is not mapped to a Microsoft tenant",
+            )
+        found.tenant_id = mapping.tenant_id
+        evidence.tenant = f"{mapping.customer_name or ticket.company.name} ({mapping.tenant_id})"
+        if triage.intent == "other":
+            return policy.decide(
+                policy.PolicyInput(intent="other", confidence=triage.confidence, requester=None, target=None)
+            )
+        directory = self.services.directory(mapping.tenant_id)
+        requester = await directory.find_user_by_email(requester_email) if requester_email else None
+        found.requester = requester
+        evidence.requester = f"{ticket.contact.name if ticket.contact else '?'} <{requester_email}> → " + (
+            f"{requester.user_principal_name} ({requester.id})" if requester else "no directory user"
+        )
+        target: DirectoryUser | None = None
+        if triage.target_emails:
+            target = await directory.find_user_by_email(triage.target_emails[0])
+        elif not triage.names_someone_else:
+            target = requester
+        found.target = target
+        roles = await directory.directory_roles(target.id) if target else []
+        evidence.target = (
+            f"{target.display_name} <{target.user_principal_name}> ({target.id})"
+            if target
+            else ", ".join(triage.target_names + triage.target_emails) or "someone else (unresolved)"
+        )
+        decision = policy.decide(
+            policy.PolicyInput(
+                intent=triage.intent,
+                confidence=triage.confidence,
+                requester=requester,
+                target=target,
+                target_roles=roles,
+                names_someone_else=triage.names_someone_else,
+            )
+        )
+        evidence.verification = (
+            "requester is the target, matched through the PSA contact's e-mail"
+            if requester and target and requester.id == target.id
+            else "requester is not shown to be the target"
+        )
+        return decision
+
+    async def _reset_password(self, psa: PsaClient, state: TicketState, found: Resolution) -> Outcome:
+        assert found.tenant_id is not None
+        assert found.target is not None
+        links = SecretLinks(self.storage.secrets, self.settings)
+        checkpoint, _ = await password_reset.prepare(
+            links, state.reset_checkpoint(), tenant_id=found.tenant_id, ticket_ref=state.ref
+        )
+        await state.save_reset_checkpoint(checkpoint)
+        directory = self.services.directory(found.tenant_id)
+        result = await password_reset.execute(directory, links, found.target, checkpoint)
+        await state.save(Changed=True, GraphRequestId=result.request_id or "")
+        evidence = found.evidence
+        evidence.changes = [
+            f"temporary password set on {found.target.user_principal_name}, change required at next sign-in",
+            "password delivered by one-time link (never written to the ticket)",
+        ]
+        evidence.read_back = f"lastPasswordChangeDateTime = {result.confirmed_change_at.isoformat()}"
+        evidence.graph_request_ids = [result.request_id] if result.request_id else []
+        await self.audit.append(
+            found.tenant_id,
+            f"{state.ref}:executed",
+            AuditEvent(
+                event_type="executed",
+                ticket=state.ref,
+                actor="tierone",
+                requester=found.requester.id if found.requester else None,
+                target=found.target.id,
+                action="password_reset",
+                outcome="changed",
+                rule=evidence.rule,
+                evidence={"graph_request_id": result.request_id, "read_back": evidence.read_back},
+            ),
+        )
+        first_name = found.target.display_name.split(" ")[0] if found.target.display_name else "there"
+        customer_text = (
+            f"Hello {first_name},\n\n"
+            "Your password has been reset. Open this one-time link to see your temporary password:\n"
+            f"{result.link_url}\n\n"
+            f"The link works once and expires at {result.link_expires:%Y-%m-%d %H:%M} UTC. You will be asked "
+            "to choose a new password when you sign in.\n"
+            "If you did not ask for this, contact your IT support straight away."
+        )
+        return await self._close(psa, state, found, customer_text, Outcome.RESOLVED)
+
+    async def _close(
+        self, psa: PsaClient, state: TicketState, found: Resolution, customer_text: str, outcome: Outcome
+    ) -> Outcome:
+        ticket_id = found.ticket.id
+        await ensure_note(psa, ticket_id, state.ref, "update", customer_text, NoteVisibility.CUSTOMER)
+        evidence = found.evidence
+        evidence.finished_at = datetime.now(UTC)
+        await ensure_note(
+            psa,
+            ticket_id,
+            state.ref,
+            "evidence",
+            evidence.render("TierOne resolved this ticket."),
+            NoteVisibility.INTERNAL,
+        )
+        start = state.started_at
+        minutes = max(1, math.ceil((evidence.finished_at - start).total_seconds() / 60))
+        await ensure_time_entry(
+            psa,
+            ticket_id,
+            state.ref,
+            start,
+            start + timedelta(minutes=minutes),
+            f"TierOne: {found.triage.intent.replace('_', ' ')} completed automatically.",
+        )
+        status = await psa.close_ticket(ticket_id)
+        await self.audit.append(
+            found.tenant_id or MSP_AUDIT_PARTITION,
+            f"{state.ref}:closed",
+            AuditEvent(
+                event_type="closed",
+                ticket=state.ref,
+                actor="tierone",
+                outcome=outcome.value,
+                rule=evidence.rule,
+                evidence={"status": status},
+            ),
+        )
+        await state.save(State=outcome.value, Status=status, FinishedAt=evidence.finished_at)
+        log.info("ticket %s %s (status %s)", state.ref, outcome.value, status)
+        return outcome
+
+    async def _escalate(self, psa: PsaClient, state: TicketState, found: Resolution, reason: str) -> Outcome:
+        evidence = found.evidence
+        evidence.finished_at = datetime.now(UTC)
+        text = evidence.render(f"TierOne escalated this ticket to a technician: {reason}.")
+        await ensure_note(psa, found.ticket.id, state.ref, "escalation", text, NoteVisibility.INTERNAL)
+        status = await psa.escalate_ticket(found.ticket.id)
+        await self.audit.append(
+            found.tenant_id or MSP_AUDIT_PARTITION,
+            f"{state.ref}:escalated",
+            AuditEvent(
+                event_type="escalated",
+                ticket=state.ref,
+                actor="tierone",
+                outcome="escalated",
+                rule=evidence.rule,
+                evidence={"reason": reason},
+            ),
+        )
+        await state.save(
+            State=Outcome.ESCALATED.value,
+            Reason=reason[:500],
+            Status=status or "",
+            FinishedAt=evidence.finished_at,
+        )
+        log.info("ticket %s escalated: %s", state.ref, reason)
+        return Outcome.ESCALATED
+
+    async def _escalate_unreadable(
+        self, psa: PsaClient, work: TicketWork, state: TicketState, reason: str
+    ) -> Outcome:
+        """A permanent failure before or after the decision: hand over with what is known."""
+        text = f"TierOne could not complete this ticket and hands it to a technician.\nReason: {reason}"
+        await ensure_note(psa, work.ticket_id, state.ref, "escalation", text, NoteVisibility.INTERNAL)
+        await psa.escalate_ticket(work.ticket_id)
+        await self.audit.append(
+            MSP_AUDIT_PARTITION,
+            f"{state.ref}:escalated",
+            AuditEvent(
+                event_type="escalated",
+                ticket=state.ref,
+                actor="tierone",
+                outcome="escalated",
+                rule="P99-permanent-error",
+                evidence={"reason": reason[:500]},
+            ),
+        )
+        await state.save(State=Outcome.ESCALATED.value, Reason=reason[:500], FinishedAt=datetime.now(UTC))
+        return Outcome.ESCALATED
+
+    async def give_up(self, work: TicketWork, message_id: str) -> None:
+        """The message exhausted its retries (poison queue): tell a human, honestly."""
+        state = TicketState(self.storage, cipher_from(self.settings, b"tierone-ticket-state-v1"), work)
+        entity = await self.storage.tickets.get(state.partition, state.row)
+        if entity is not None and entity.get("State") in TERMINAL:
+            return
+        last_error = str(entity.get("LastError", "unknown")) if entity else "unknown"
+        changed = bool(entity.get("Changed")) if entity else False
+        psa = self.services.psa_client(work.psa)
+        try:
+            text = (
+                "TierOne gave up on this ticket after repeated failures and hands it to a technician.\n"
+                f"Last error: {last_error}\n"
+                + (
+                    "A change WAS made and confirmed in the directory; the write-back did not finish."
+                    if changed
+                    else "No change was confirmed in the directory."
+                )
+            )
+            await ensure_note(psa, work.ticket_id, state.ref, "gave-up", text, NoteVisibility.INTERNAL)
+            await psa.escalate_ticket(work.ticket_id)
+        finally:
+            await psa.aclose()
+        await self.audit.append(
+            MSP_AUDIT_PARTITION,
+            f"{state.ref}:failed",
+            AuditEvent(
+                event_type="failed",
+                ticket=state.ref,
+                actor="tierone",
+                outcome="failed",
+                evidence={"last_error": last_error[:500], "changed": changed},
+            ),
+        )
+        await self.storage.tickets.upsert(
+            {
+                "PartitionKey": state.partition,
+                "RowKey": state.row,
+                "State": Outcome.FAILED.value,
+                "Reason": last_error[:500],
+                "FinishedAt": datetime.now(UTC),
+            }
+        )

@@ -1,0 +1,1 @@
+"""Playbooks: one module per intent; each step checks, changes, and reads back."""

@@ -1,0 +1,77 @@
+"""One settings object, read once from the environment (Azure app settings arrive as environment
+variables; Key Vault references are resolved by the platform before the app sees them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from tierone.errors import ConfigError
+
+
+class Settings(BaseModel):
+    """Every setting the app reads. Field aliases are the app-setting names documented in the README."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    # Storage: a connection string locally (Azurite); identity-based in Azure.
+    storage_connection_string: SecretStr | None = Field(None, alias="AzureWebJobsStorage")
+    storage_account_name: str | None = Field(None, alias="AzureWebJobsStorage__accountName")
+    storage_table_uri: str | None = Field(None, alias="AzureWebJobsStorage__tableServiceUri")
+    storage_queue_uri: str | None = Field(None, alias="AzureWebJobsStorage__queueServiceUri")
+    storage_client_id: str | None = Field(None, alias="AzureWebJobsStorage__clientId")
+
+    public_base_url: str = Field("http://127.0.0.1:7071", alias="TIERONE_PUBLIC_BASE_URL")
+    secret_encryption_key: SecretStr | None = Field(None, alias="TIERONE_SECRET_ENCRYPTION_KEY")
+    secret_link_ttl_minutes: int = Field(240, alias="TIERONE_SECRET_LINK_TTL_MINUTES", ge=5, le=7 * 24 * 60)
+    max_webhook_bytes: int = Field(256 * 1024, alias="TIERONE_MAX_WEBHOOK_BYTES", ge=1024)
+
+    # ConnectWise PSA
+    connectwise_api_url: str | None = Field(None, alias="CONNECTWISE_API_URL")
+    connectwise_company_id: str | None = Field(None, alias="CONNECTWISE_COMPANY_ID")
+    connectwise_public_key: str | None = Field(None, alias="CONNECTWISE_PUBLIC_KEY")
+    connectwise_private_key: SecretStr | None = Field(None, alias="CONNECTWISE_PRIVATE_KEY")
+    connectwise_client_id: SecretStr | None = Field(None, alias="CONNECTWISE_CLIENT_ID")
+    connectwise_api_version: str = Field("2025.1", alias="CONNECTWISE_API_VERSION")
+    connectwise_callback_origin: str | None = Field(None, alias="CONNECTWISE_CALLBACK_ORIGIN")
+    connectwise_api_member: str = Field("tierone-api", alias="CONNECTWISE_API_MEMBER")
+    connectwise_closed_status: str | None = Field(None, alias="CONNECTWISE_CLOSED_STATUS")
+    connectwise_escalation_status: str | None = Field(None, alias="CONNECTWISE_ESCALATION_STATUS")
+    connectwise_work_type: str | None = Field(None, alias="CONNECTWISE_WORK_TYPE")
+
+    # Microsoft Graph: one multi-tenant app, reached without secrets by default.
+    graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
+    graph_auth: Literal["federated", "client_secret", "certificate"] = Field(
+        "federated", alias="TIERONE_GRAPH_AUTH"
+    )
+    app_client_id: str | None = Field(None, alias="TIERONE_APP_CLIENT_ID")
+    managed_identity_client_id: str | None = Field(None, alias="TIERONE_MANAGED_IDENTITY_CLIENT_ID")
+    app_client_secret: SecretStr | None = Field(None, alias="TIERONE_APP_CLIENT_SECRET")
+    app_certificate_path: str | None = Field(None, alias="TIERONE_APP_CERTIFICATE_PATH")
+    authority_host: str | None = Field(None, alias="AZURE_AUTHORITY_HOST")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        try:
+            return cls.model_validate(dict(env))
+        except ValidationError as exc:
+            names = ", ".join(str(err["loc"][0]) for err in exc.errors())
+            raise ConfigError(f"invalid app settings: {names}") from None
+
+    def require(self, *field_names: str) -> None:
+        """Fail with the app-setting names (never the values) of every required field left empty."""
+        missing = [
+            self.model_fields[name].alias or name for name in field_names if getattr(self, name) in (None, "")
+        ]
+        if missing:
+            raise ConfigError(f"missing app settings: {', '.join(missing)}")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
