@@ -84,10 +84,9 @@ class GraphDirectory:
         self.tenant_id = tenant_id
         base = settings.graph_base_url.rstrip("/")
         parts = urlsplit(base)
-        scope = f"{parts.scheme}://{parts.netloc}/.default"
-        if parts.netloc.endswith("graph.microsoft.com"):
-            scope = "https://graph.microsoft.com/.default"
-        provider = _token_provider(credentials.for_tenant(tenant_id), [scope], parts.netloc.lower())
+        provider = _token_provider(
+            credentials.for_tenant(tenant_id), [settings.graph_scope], parts.netloc.lower()
+        )
         adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(provider))
         adapter.base_url = base
         self._client = GraphServiceClient(request_adapter=adapter)
@@ -107,7 +106,8 @@ class GraphDirectory:
                 raise TransientError(f"Graph {what}: {status} {code}") from exc
             raise PermanentError(f"Graph {what}: {status} {code}: {message}") from exc
         except ClientAuthenticationError as exc:
-            raise PermanentError(f"cannot sign in to tenant {self.tenant_id}: {exc.message}") from exc
+            first_line = (exc.message or "").splitlines()[0] if exc.message else type(exc).__name__
+            raise PermanentError(f"cannot sign in to tenant {self.tenant_id}: {first_line}") from exc
         except ServiceRequestError as exc:
             raise TransientError(f"Graph {what}: {type(exc).__name__}") from exc
 

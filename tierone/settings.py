@@ -45,6 +45,7 @@ class Settings(BaseModel):
 
     # Microsoft Graph: one multi-tenant app, reached without secrets by default.
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
+    graph_scope: str = Field("https://graph.microsoft.com/.default", alias="GRAPH_SCOPE")
     graph_auth: Literal["federated", "client_secret", "certificate"] = Field(
         "federated", alias="TIERONE_GRAPH_AUTH"
     )

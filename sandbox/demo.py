@@ -1,0 +1,138 @@
+"""`make demo`: the walking skeleton end to end on the local sandbox.
+
+Four tickets are created in the ConnectWise sandbox as their requesters would create them; the
+PSA fires signed callbacks at the function app (under the local Functions host), which resolves
+or escalates each one. The demo then checks what a skeptical MSP would check: the one-time link
+hands out the password that is really set, once; and the password is nowhere in the PSA, the
+tables or the logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from sandbox import scenario as world
+from sandbox.stack import LocalStack
+
+RESOLVED, APPROVAL, ESCALATED = "resolved", "awaiting_approval", "escalated"
+
+
+class MemoryLog(logging.Handler):
+    """Keeps every formatted log line, so the demo can prove no secret was logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@dataclass
+class TicketReport:
+    ticket_id: int
+    summary: str
+    state: str
+    detail: str
+    expected: str
+
+
+def _ticket_state(stack: LocalStack, ticket_id: int) -> tuple[str, str]:
+    for row in stack.table_rows():
+        if row.get("PartitionKey") == "connectwise" and row.get("RowKey") == str(ticket_id) and "State" in row:
+            return str(row["State"]), str(row.get("Reason") or row.get("Status") or "")
+    return "missing", "no processing record"
+
+
+def _check_link(stack: LocalStack, ticket_id: int, person: world.Person, tenant_id: str) -> str:
+    """Open the link as the user would: GET shows a button, POST reveals once, a second POST is refused."""
+    notes = [n for n in stack.connectwise.notes(ticket_id) if not n.get("internalAnalysisFlag")]
+    urls = [m for n in notes for m in re.findall(r"https?://\S+/api/secrets/[A-Za-z0-9_-]+", n.get("text", ""))]
+    if len(urls) != 1:
+        return "FAIL: expected one one-time link in the customer note"
+    with httpx.Client(timeout=10) as http:
+        looked = http.get(urls[0])
+        revealed = http.post(urls[0])
+        again = http.post(urls[0])
+    actual = stack.graph.password_of(tenant_id, person.user_id)
+    shown = re.search(r"<code>([^<]+)</code>", revealed.text)
+    if looked.status_code != 200 or revealed.status_code != 200 or again.status_code != 410:
+        return f"FAIL: link answered {looked.status_code}/{revealed.status_code}/{again.status_code}"
+    if not shown or shown.group(1) != actual:
+        return "FAIL: the link did not show the password that is set in the directory"
+    return "one-time link shown once, matches the directory, then refused"
+
+
+def _secrets_leaked(stack: LocalStack, passwords: list[str], log_lines: list[str]) -> list[str]:
+    places = {
+        "the PSA": stack.connectwise.everything_text(),
+        "the tables": repr(stack.table_rows()),
+        "the logs": "\n".join(log_lines),
+    }
+    return [where for where, text in places.items() for p in passwords if p and p in text]
+
+
+def run() -> int:
+    memory = MemoryLog()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setLevel(logging.WARNING)  # the console shows problems; the memory log keeps everything
+    root.addHandler(memory)
+    for name in ("tierone", "sandbox.functions_host"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+    print("demo: starting Azurite, the Entra/Graph and ConnectWise sandboxes and the function app …")
+    started = time.perf_counter()
+    with LocalStack() as stack:
+        scenario = world.load(stack)
+        print(f"demo: stack ready in {time.perf_counter() - started:.1f}s; creating {len(world.DEMO_TICKETS)} tickets")
+        created = [(world.create_ticket(stack, scenario, t), t) for t in world.DEMO_TICKETS]
+        stack.wait_until_idle(timeout=120)
+
+        reports: list[TicketReport] = []
+        errors = 0
+        passwords: list[str] = []
+        for ticket_id, ticket in created:
+            state, detail = _ticket_state(stack, ticket_id)
+            if state == RESOLVED:
+                person = scenario.person(ticket.requester)
+                tenant = scenario.customers[person.company].tenant_id
+                passwords.append(stack.graph.password_of(tenant, person.user_id) or "")
+                link = _check_link(stack, ticket_id, person, tenant)
+                detail = f"closed as '{detail}'; {link}"
+                errors += link.startswith("FAIL")
+            if state != ticket.expected:
+                errors += 1
+                detail += f" (expected {ticket.expected})"
+            reports.append(TicketReport(ticket_id, ticket.summary, state, detail, ticket.expected))
+
+        leaks = _secrets_leaked(stack, passwords, memory.lines)
+        failed_invocations = [i for i in (stack.host.invocations if stack.host else []) if not i.ok]
+
+    for r in reports:
+        print(f"  #{r.ticket_id} {r.summary!r}: {r.state} — {r.detail}")
+    if leaks:
+        errors += len(leaks)
+        print(f"  secrets check: FAIL — a password was found in {', '.join(sorted(set(leaks)))}")
+    else:
+        print("  secrets check: no password in the PSA, the tables or the logs")
+    if failed_invocations:
+        errors += len(failed_invocations)
+        for inv in failed_invocations:
+            print(f"  function error: {inv.function_name}: {inv.error}")
+    count = {s: sum(r.state == s for r in reports) for s in (RESOLVED, APPROVAL, ESCALATED)}
+    print(
+        f"demo: {len(reports)} tickets, {count[RESOLVED]} resolved, {count[APPROVAL]} awaiting approval, "
+        f"{count[ESCALATED]} escalated, {errors} errors"
+    )
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,134 @@
+"""The whole local deployment in one process: Azurite, the Entra ID and Graph sandboxes, the
+ConnectWise sandbox, and the function app under the local Functions host.
+
+The app is configured exactly as in Azure — through app settings (environment variables) — with
+only base URLs, credentials and the local authority's CA bundle differing. Graph is reached the
+production way: the managed identity's token is the federated assertion of the multi-tenant app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from sandbox._server import free_port
+from sandbox.azurite import Azurite
+from sandbox.connectwise import ConnectWiseSandbox
+from sandbox.entra_login import EntraSandbox
+from sandbox.functions_host import LocalFunctionsHost
+from sandbox.graph_tenant import GraphSandbox
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class LocalStack:
+    def __init__(self, *, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.function_key = secrets.token_urlsafe(24)
+        self.azurite = Azurite()
+        self.entra = EntraSandbox()
+        self.graph = GraphSandbox(self.entra)
+        self.connectwise = ConnectWiseSandbox()
+        self.host: LocalFunctionsHost | None = None
+        self.app_client_id = ""
+        self.env: dict[str, str] = {}
+
+    def start(self) -> LocalStack:
+        self.azurite.start()
+        self.entra.start()
+        self.graph.start()
+        self.connectwise.start()
+        self.env = self._app_settings()
+        os.environ.update(self.env)
+        self._forget_cached_settings()
+
+        from tierone.settings import Settings
+        from tierone.storage import Storage
+
+        Storage(Settings.from_env()).account.ensure()
+        from function_app import app
+
+        self.host = LocalFunctionsHost(
+            app,
+            host_json_path=REPO_ROOT / "host.json",
+            port=self.port,
+            function_keys={"default": self.function_key},
+        ).start()
+        self.connectwise.register_callback(
+            f"{self.host.api_url}/webhooks/connectwise?code={self.function_key}&recordId=",
+            level="owner",
+            description="TierOne (local)",
+            self_suppressed=True,
+        )
+        return self
+
+    def _app_settings(self) -> dict[str, str]:
+        from tierone.secret_links import new_master_key
+
+        msp_tenant = self.entra.add_tenant(domains=["tierone-msp.example"])
+        identity = self.entra.add_managed_identity(msp_tenant)
+        app = self.entra.register_app(federated_subject=identity.principal_id, home_tenant_id=msp_tenant)
+        self.app_client_id = app.client_id
+        cw = self.connectwise
+        return {
+            "AzureWebJobsStorage": self.azurite.connection_string,
+            "TIERONE_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.port}",
+            "TIERONE_SECRET_ENCRYPTION_KEY": new_master_key(),
+            "CONNECTWISE_API_URL": cw.api_url,
+            "CONNECTWISE_COMPANY_ID": "tierone-msp",
+            "CONNECTWISE_PUBLIC_KEY": "sbxPublicKey4tier1",
+            "CONNECTWISE_PRIVATE_KEY": "sbxPrivateKey4tier1",
+            "CONNECTWISE_CLIENT_ID": "5c3e2a7d-8f41-4b6e-9d2a-1f0b7c6e3a94",
+            "CONNECTWISE_CALLBACK_ORIGIN": cw.key_origin,
+            "CONNECTWISE_API_MEMBER": "tierone-api",
+            "CONNECTWISE_ESCALATION_STATUS": "Escalated",
+            "GRAPH_BASE_URL": self.graph.graph_url,
+            "TIERONE_GRAPH_AUTH": "federated",
+            "TIERONE_APP_CLIENT_ID": app.client_id,
+            "TIERONE_MANAGED_IDENTITY_CLIENT_ID": identity.client_id,
+            **self.entra.env(),
+        }
+
+    @staticmethod
+    def _forget_cached_settings() -> None:
+        from tierone.settings import get_settings
+        from tierone.storage import reset_storage
+
+        get_settings.cache_clear()
+        reset_storage()
+
+    def add_customer_tenant(self, default_domain: str) -> str:
+        tenant_id = self.graph.add_tenant(default_domain=default_domain)
+        self.graph.consent(tenant_id, self.app_client_id)
+        return tenant_id
+
+    def wait_until_idle(self, timeout: float = 60.0) -> None:
+        """Until every callback is delivered and every queued ticket processed."""
+        assert self.host is not None
+        for _ in range(3):  # a callback may queue work, and work may fire callbacks
+            self.connectwise.wait_for_deliveries(timeout)
+            self.host.wait_for_idle(timeout)
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        """Every entity of every table the app uses (for checks that nothing secret was stored)."""
+        from tierone.settings import Settings
+        from tierone.storage import ALL_TABLES, StorageAccount
+
+        account = StorageAccount(Settings.from_env())
+        return [dict(row) for name in ALL_TABLES for row in account.table_client(name).list_entities()]
+
+    def stop(self) -> None:
+        if self.host is not None:
+            self.host.stop()
+            self.host = None
+        self.connectwise.stop()
+        self.graph.stop()
+        self.entra.stop()
+        self.azurite.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
