@@ -40,9 +40,7 @@ async def ticket_worker(msg: func.QueueMessage) -> None:
     if work is None:
         return
     outcome = await _get_pipeline().process(work, msg.id or "")
-    log.info(
-        "ticket %s:%s → %s (dequeue %s)", work.psa.value, work.ticket_id, outcome.value, msg.dequeue_count
-    )
+    log.info("ticket %s:%s → %s (dequeue %s)", work.psa.value, work.ticket_id, outcome.value, msg.dequeue_count)
 
 
 @bp.function_name("ticket_worker_poison")

@@ -54,9 +54,7 @@ class TenantCredentials:
 
         with self._lock:
             if self._managed_identity is None:
-                self._managed_identity = ManagedIdentityCredential(
-                    client_id=self._settings.managed_identity_client_id
-                )
+                self._managed_identity = ManagedIdentityCredential(client_id=self._settings.managed_identity_client_id)
             credential = self._managed_identity
         return str(credential.get_token(TOKEN_EXCHANGE_SCOPE).token)
 

@@ -84,9 +84,7 @@ class GraphDirectory:
         self.tenant_id = tenant_id
         base = settings.graph_base_url.rstrip("/")
         parts = urlsplit(base)
-        provider = _token_provider(
-            credentials.for_tenant(tenant_id), [settings.graph_scope], parts.netloc.lower()
-        )
+        provider = _token_provider(credentials.for_tenant(tenant_id), [settings.graph_scope], parts.netloc.lower())
         adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(provider))
         adapter.base_url = base
         self._client = GraphServiceClient(request_adapter=adapter)
@@ -177,9 +175,7 @@ class GraphDirectory:
         from msgraph.generated.models.password_profile import PasswordProfile
         from msgraph.generated.models.user import User
 
-        body = User(
-            password_profile=PasswordProfile(password=password, force_change_password_next_sign_in=True)
-        )
+        body = User(password_profile=PasswordProfile(password=password, force_change_password_next_sign_in=True))
         # The native handler hands back the HTTP response, so its request-id can be kept as evidence.
         config: RequestConfiguration[Any] = RequestConfiguration(
             options=[ResponseHandlerOption(NativeResponseHandler())]

@@ -19,9 +19,7 @@ class PsaClient(Protocol):
 
     async def list_time_entries(self, ticket_id: str) -> list[TimeEntry]: ...
 
-    async def add_time_entry(
-        self, ticket_id: str, start: datetime, end: datetime, notes: str
-    ) -> TimeEntry: ...
+    async def add_time_entry(self, ticket_id: str, start: datetime, end: datetime, notes: str) -> TimeEntry: ...
 
     async def close_ticket(self, ticket_id: str) -> str:
         """Set a closed status; return its name."""

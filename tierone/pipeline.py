@@ -202,9 +202,7 @@ class Pipeline:
         try:
             decision = await self._resolve_and_decide(found, requester_email)
         except PermanentError as exc:
-            decision = policy.Decision(
-                verdict=policy.Verdict.ESCALATE, rule="P00-lookup-failed", reason=str(exc)
-            )
+            decision = policy.Decision(verdict=policy.Verdict.ESCALATE, rule="P00-lookup-failed", reason=str(exc))
         evidence.decision, evidence.rule = decision.verdict.value, decision.rule
         audit_partition = found.tenant_id or MSP_AUDIT_PARTITION
         await self.audit.append(
@@ -389,9 +387,7 @@ class Pipeline:
         log.info("ticket %s escalated: %s", state.ref, reason)
         return Outcome.ESCALATED
 
-    async def _escalate_unreadable(
-        self, psa: PsaClient, work: TicketWork, state: TicketState, reason: str
-    ) -> Outcome:
+    async def _escalate_unreadable(self, psa: PsaClient, work: TicketWork, state: TicketState, reason: str) -> Outcome:
         """A permanent failure before or after the decision: hand over with what is known."""
         text = f"TierOne could not complete this ticket and hands it to a technician.\nReason: {reason}"
         await ensure_note(psa, work.ticket_id, state.ref, "escalation", text, NoteVisibility.INTERNAL)

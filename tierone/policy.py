@@ -61,9 +61,7 @@ def decide(facts: PolicyInput, min_confidence: float = 0.5) -> Decision:
     if facts.intent not in AUTONOMOUS_INTENTS:
         return escalate("P02-intent-not-automated", f"{facts.intent} is not automated for this client yet")
     if facts.confidence < min_confidence:
-        return escalate(
-            "P03-low-confidence", f"triage confidence {facts.confidence:.2f} is below {min_confidence}"
-        )
+        return escalate("P03-low-confidence", f"triage confidence {facts.confidence:.2f} is below {min_confidence}")
     if facts.requester is None:
         return escalate("P04-requester-unknown", "the requester is not a user of the customer's directory")
     if facts.target is not None:
@@ -81,6 +79,4 @@ def decide(facts: PolicyInput, min_confidence: float = 0.5) -> Decision:
         )
     if not facts.target.account_enabled:
         return escalate("P08-target-disabled", "the account is disabled; a reset would not restore access")
-    return Decision(
-        verdict=Verdict.ACT, rule="P10-self-service-reset", reason="the user asked for their own reset"
-    )
+    return Decision(verdict=Verdict.ACT, rule="P10-self-service-reset", reason="the user asked for their own reset")

@@ -46,9 +46,7 @@ class Settings(BaseModel):
     # Microsoft Graph: one multi-tenant app, reached without secrets by default.
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
     graph_scope: str = Field("https://graph.microsoft.com/.default", alias="GRAPH_SCOPE")
-    graph_auth: Literal["federated", "client_secret", "certificate"] = Field(
-        "federated", alias="TIERONE_GRAPH_AUTH"
-    )
+    graph_auth: Literal["federated", "client_secret", "certificate"] = Field("federated", alias="TIERONE_GRAPH_AUTH")
     app_client_id: str | None = Field(None, alias="TIERONE_APP_CLIENT_ID")
     managed_identity_client_id: str | None = Field(None, alias="TIERONE_MANAGED_IDENTITY_CLIENT_ID")
     app_client_secret: SecretStr | None = Field(None, alias="TIERONE_APP_CLIENT_SECRET")
@@ -66,9 +64,7 @@ class Settings(BaseModel):
 
     def require(self, *field_names: str) -> None:
         """Fail with the app-setting names (never the values) of every required field left empty."""
-        missing = [
-            self.model_fields[name].alias or name for name in field_names if getattr(self, name) in (None, "")
-        ]
+        missing = [self.model_fields[name].alias or name for name in field_names if getattr(self, name) in (None, "")]
         if missing:
             raise ConfigError(f"missing app settings: {', '.join(missing)}")
 

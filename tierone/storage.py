@@ -71,9 +71,7 @@ class StorageAccount:
                 if conn is not None:
                     client = TableClient.from_connection_string(conn.get_secret_value(), table_name=name)
                 else:
-                    client = TableClient(
-                        self._endpoint("table"), table_name=name, credential=self._managed_identity()
-                    )
+                    client = TableClient(self._endpoint("table"), table_name=name, credential=self._managed_identity())
                 self._tables[name] = client
             return client
 
@@ -94,9 +92,7 @@ class StorageAccount:
                 }
                 conn = self._settings.storage_connection_string
                 if conn is not None:
-                    client = QueueClient.from_connection_string(
-                        conn.get_secret_value(), queue_name=name, **policies
-                    )
+                    client = QueueClient.from_connection_string(conn.get_secret_value(), queue_name=name, **policies)
                 else:
                     client = QueueClient(
                         self._endpoint("queue"),

@@ -54,9 +54,7 @@ def _connectwise_verifier(settings: Settings) -> Any:
     return _cw_verifier
 
 
-async def receive_connectwise(
-    raw: bytes | None, headers: Mapping[str, str], settings: Settings
-) -> WebhookReply:
+async def receive_connectwise(raw: bytes | None, headers: Mapping[str, str], settings: Settings) -> WebhookReply:
     from psa_integrations.connectwise import webhook as cw
     from tierone.intake import accept
     from tierone.storage import get_storage

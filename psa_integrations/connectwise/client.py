@@ -131,9 +131,7 @@ class ConnectWiseClient:
     async def list_notes(self, ticket_id: str) -> list[Note]:
         rows = await self._all(f"service/tickets/{int(ticket_id)}/notes")
         return [
-            Note(
-                id=str(row["id"]), text=row.get("text") or "", internal=bool(row.get("internalAnalysisFlag"))
-            )
+            Note(id=str(row["id"]), text=row.get("text") or "", internal=bool(row.get("internalAnalysisFlag")))
             for row in rows
         ]
 
@@ -192,9 +190,7 @@ class ConnectWiseClient:
         current = ticket.get("status") or {}
         closed = [s for s in statuses if s.get("closedStatus")]
         preferred = self._settings.connectwise_closed_status
-        choice = next(
-            (s for s in closed if preferred and s.get("name", "").lower() == preferred.lower()), None
-        )
+        choice = next((s for s in closed if preferred and s.get("name", "").lower() == preferred.lower()), None)
         choice = choice or (closed[0] if closed else None)
         if choice is None:
             raise PermanentError(f"board {(ticket.get('board') or {}).get('name')} has no closed status")

@@ -5,8 +5,9 @@ from tierone.audit import AuditEvent, AuditLog
 
 
 def event(n: int) -> AuditEvent:
-    return AuditEvent(event_type="decided", ticket=f"connectwise:{n}", actor="tierone", outcome="act",
-                      rule="P10", evidence={"n": n})
+    return AuditEvent(
+        event_type="decided", ticket=f"connectwise:{n}", actor="tierone", outcome="act", rule="P10", evidence={"n": n}
+    )
 
 
 async def test_records_chain_and_verify_clean(storage, unique):

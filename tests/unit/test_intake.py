@@ -3,8 +3,14 @@ from tierone.intake import IntakeOutcome, TicketWork, accept, table_key
 
 
 def creation(delivery_id: str, ticket: str = "512") -> WebhookEvent:
-    return WebhookEvent(psa=PsaKind.CONNECTWISE, delivery_id=delivery_id, ticket_id=ticket, action="added",
-                        actor="jsmith", starts_work=True)
+    return WebhookEvent(
+        psa=PsaKind.CONNECTWISE,
+        delivery_id=delivery_id,
+        ticket_id=ticket,
+        action="added",
+        actor="jsmith",
+        starts_work=True,
+    )
 
 
 def queued_bodies(storage) -> list[TicketWork]:

@@ -2,7 +2,9 @@ from tierone.triage import INTENTS, classify
 
 
 def test_a_user_asking_for_their_own_password_reset_is_a_password_reset_for_themself():
-    result = classify("Password reset", "Hi, I forgot my password and cannot log in. Thanks, Anna", "anna@contoso.example")
+    result = classify(
+        "Password reset", "Hi, I forgot my password and cannot log in. Thanks, Anna", "anna@contoso.example"
+    )
     assert result.intent == "password_reset"
     assert not result.names_someone_else
     assert result.confidence >= 0.5
@@ -17,7 +19,9 @@ def test_a_reset_for_a_named_colleague_is_flagged_as_someone_else():
 
 
 def test_another_persons_email_address_becomes_the_candidate_target_but_the_requester_does_not():
-    result = classify("pw reset", "reset password for priya@fabrikam.example please - ben@fabrikam.example", "ben@fabrikam.example")
+    result = classify(
+        "pw reset", "reset password for priya@fabrikam.example please - ben@fabrikam.example", "ben@fabrikam.example"
+    )
     assert result.target_emails == ["priya@fabrikam.example"]
     assert result.names_someone_else
 
@@ -38,7 +42,14 @@ def test_html_is_stripped_before_reading():
 
 
 def test_every_intent_named_is_from_the_closed_list():
-    samples = ["MFA new phone", "add me to the Sales group", "shared mailbox access", "new starter monday",
-               "leaver on friday", "need an E3 licence", "account locked out"]
+    samples = [
+        "MFA new phone",
+        "add me to the Sales group",
+        "shared mailbox access",
+        "new starter monday",
+        "leaver on friday",
+        "need an E3 licence",
+        "account locked out",
+    ]
     for text in samples:
         assert classify(text, "").intent in INTENTS
