@@ -110,6 +110,7 @@ class GraphDirectory:
             raise TransientError(f"Graph {what}: {type(exc).__name__}") from exc
 
     async def find_user_by_email(self, email: str) -> DirectoryUser | None:
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
         from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
         literal = _odata_literal(email.strip())
@@ -119,7 +120,7 @@ class GraphDirectory:
             select=USER_FIELDS,
             top=5,
         )
-        config = UsersRequestBuilder.UsersRequestBuilderGetRequestConfiguration(query_parameters=query)
+        config = RequestConfiguration(query_parameters=query)
         result = await self._call("find user", lambda: self._client.users.get(request_configuration=config))
         users = list((result.value if result else None) or [])
         if len(users) > 1:
@@ -127,10 +128,11 @@ class GraphDirectory:
         return _to_user(users[0]) if users else None
 
     async def get_user(self, user_id: str) -> DirectoryUser:
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
         from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 
         query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=USER_FIELDS)
-        config = UserItemRequestBuilder.UserItemRequestBuilderGetRequestConfiguration(query_parameters=query)
+        config = RequestConfiguration(query_parameters=query)
         user = await self._call(
             "read user", lambda: self._client.users.by_user_id(user_id).get(request_configuration=config)
         )
