@@ -123,7 +123,7 @@ class SecretLinks:
 
     async def summary(self, token: str) -> LinkSummary:
         entity = await self._table.get(PARTITION, token_hash(token))
-        if entity is None or _expired(entity["ExpiresAt"]):
+        if entity is None or entity.get("Revealed") or _expired(entity["ExpiresAt"]):
             raise LinkGone
         return LinkSummary(purpose=str(entity.get("Purpose", "")), expires_at=entity["ExpiresAt"])
 
@@ -132,13 +132,17 @@ class SecretLinks:
         entity = await self._table.get(PARTITION, row_key)
         if entity is None:
             raise LinkGone
-        etag = entity.metadata["etag"]
+        if entity.get("Revealed") or _expired(entity["ExpiresAt"]):
+            raise LinkGone
+        # Claim the reveal with an ETag-conditional update: of two concurrent POSTs exactly one wins.
+        # (A conditional delete cannot decide it: the SDK treats deleting a gone entity as success.)
         try:
-            await self._table.delete(PARTITION, row_key, etag=etag)
+            await self._table.update(
+                {"PartitionKey": PARTITION, "RowKey": row_key, "Revealed": True}, etag=entity.metadata["etag"]
+            )
         except ConcurrencyConflict:
             raise LinkGone from None
-        if _expired(entity["ExpiresAt"]):
-            raise LinkGone
+        await self._table.delete(PARTITION, row_key)
         log.info("secret link %s… revealed (ticket %s)", row_key[:12], entity.get("TicketRef"))
         return self._cipher.decrypt(str(entity["Ciphertext"]), row_key)
 

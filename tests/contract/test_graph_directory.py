@@ -28,14 +28,18 @@ def tenant(sandboxes):
     app = entra.register_app(client_secret="app-secret-value-1", federated_subject=identity.principal_id)
     tenant_id = graph.add_tenant(default_domain="contoso.example")
     graph.consent(tenant_id, app.client_id)
-    anna = graph.add_user(tenant_id, "Anna Berg", "anna@contoso.example", mail="anna.berg@contoso.example",
-                          proxy_addresses=["SMTP:anna.berg@contoso.example", "smtp:ab@contoso.example"])
+    anna = graph.add_user(
+        tenant_id,
+        "Anna Berg",
+        "anna@contoso.example",
+        mail="anna.berg@contoso.example",
+        proxy_addresses=["SMTP:anna.berg@contoso.example", "smtp:ab@contoso.example"],
+    )
     grace = graph.add_user(tenant_id, "Grace Hopper", "grace@contoso.example", mail="grace@contoso.example")
     graph.assign_role(tenant_id, grace["id"], "Global Administrator")
     graph.set_manager(tenant_id, anna["id"], grace["id"])
     unconsented = graph.add_tenant(default_domain="other.example")
-    return {"id": tenant_id, "anna": anna, "grace": grace, "app": app, "identity": identity,
-            "unconsented": unconsented}
+    return {"id": tenant_id, "anna": anna, "grace": grace, "app": app, "identity": identity, "unconsented": unconsented}
 
 
 @pytest.fixture
