@@ -1,11 +1,15 @@
-"""The interface every PSA integration implements for the pipeline."""
+"""The interfaces every PSA integration implements: a REST client for the pipeline, a webhook
+verifier for intake, and a registrar for `tierone psa register`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from psa_integrations.models import Note, NoteVisibility, PsaKind, Ticket, TimeEntry
+from pydantic import BaseModel
+
+from psa_integrations.models import Note, NoteVisibility, PsaKind, Ticket, TimeEntry, WebhookEvent
 
 
 class PsaClient(Protocol):
@@ -26,7 +30,46 @@ class PsaClient(Protocol):
         ...
 
     async def escalate_ticket(self, ticket_id: str) -> str | None:
-        """Move the ticket to the MSP's escalation status, if one is configured; return its name."""
+        """Hand the ticket to the MSP's escalation status/queue/team, if configured; return its name."""
+        ...
+
+    async def list_ticket_ids_created_since(self, since: datetime) -> list[str]:
+        """Ids of tickets created at or after `since` (for reconciliation), oldest first."""
+        ...
+
+    async def tenant_hint(self, company_id: str) -> str | None:
+        """The Entra tenant id the PSA itself records for this company, if it records one."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+class WebhookVerifier(Protocol):
+    kind: PsaKind
+
+    async def verify(self, raw: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """Authenticate and parse one delivery, using the bytes exactly as received.
+
+        Raises psa_integrations.errors.MalformedWebhook, ForgedWebhook or VerificationUnavailable."""
+        ...
+
+
+class Registration(BaseModel):
+    """What `tierone psa register` did (or, where the PSA allows only its UI, what a person must do)."""
+
+    psa: PsaKind
+    action: str  # created | updated | unchanged | manual
+    detail: str
+    steps: list[str] = []
+
+
+class WebhookRegistrar(Protocol):
+    async def register(self, url: str) -> Registration:
+        """Create or update TierOne's webhook/callback so it posts ticket creations to `url`. Idempotent."""
+        ...
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup (HTTP header names are case-insensitive)."""
+    lowered = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == lowered), None)

@@ -369,7 +369,12 @@ def _get_key(record: Mapping[str, Any], key: str) -> Any:
     if key in record:
         return record[key]
     lowered = key.lower()
-    return next((value for name, value in record.items() if name.lower() == lowered), None)
+    found = next((value for name, value in record.items() if name.lower() == lowered), None)
+    info = record.get("_info")
+    if found is None and isinstance(info, Mapping):
+        # CW accepts audit fields such as dateEntered and lastUpdated as top-level condition names.
+        found = next((value for name, value in info.items() if name.lower() == lowered), None)
+    return found
 
 
 def resolve_path(record: Mapping[str, Any], path: Sequence[str]) -> list[Any]:

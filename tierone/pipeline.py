@@ -65,11 +65,9 @@ def default_services(settings: Settings) -> Services:
     directories = GraphDirectories(settings)
 
     def psa_client(kind: PsaKind) -> PsaClient:
-        if kind is PsaKind.CONNECTWISE:
-            from psa_integrations.connectwise.client import ConnectWiseClient
+        from psa_integrations.registry import psa_client as build
 
-            return ConnectWiseClient(settings)
-        raise PermanentError(f"{kind.value} is not configured on this deployment")
+        return build(kind, settings)
 
     return Services(settings, get_storage(), psa_client, directories.for_tenant)
 

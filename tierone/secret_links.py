@@ -138,7 +138,7 @@ class SecretLinks:
         # (A conditional delete cannot decide it: the SDK treats deleting a gone entity as success.)
         try:
             await self._table.update(
-                {"PartitionKey": PARTITION, "RowKey": row_key, "Revealed": True}, etag=entity.metadata["etag"]
+                {"PartitionKey": PARTITION, "RowKey": row_key, "Revealed": True}, etag=str(entity.metadata["etag"])
             )
         except ConcurrencyConflict:
             raise LinkGone from None

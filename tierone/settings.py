@@ -42,6 +42,35 @@ class Settings(BaseModel):
     connectwise_closed_status: str | None = Field(None, alias="CONNECTWISE_CLOSED_STATUS")
     connectwise_escalation_status: str | None = Field(None, alias="CONNECTWISE_ESCALATION_STATUS")
     connectwise_work_type: str | None = Field(None, alias="CONNECTWISE_WORK_TYPE")
+    connectwise_tenant_field: str = Field("Microsoft Tenant ID", alias="CONNECTWISE_TENANT_FIELD")
+
+    # Autotask PSA
+    autotask_zone_lookup_url: str = Field(
+        "https://webservices2.autotask.net/atservicesrest/V1.0/zoneInformation", alias="AUTOTASK_ZONE_LOOKUP_URL"
+    )
+    autotask_api_url: str | None = Field(None, alias="AUTOTASK_API_URL")
+    autotask_username: str | None = Field(None, alias="AUTOTASK_USERNAME")
+    autotask_secret: SecretStr | None = Field(None, alias="AUTOTASK_SECRET")
+    autotask_integration_code: SecretStr | None = Field(None, alias="AUTOTASK_INTEGRATION_CODE")
+    autotask_webhook_secret: SecretStr | None = Field(None, alias="AUTOTASK_WEBHOOK_SECRET")
+    autotask_api_resource_id: int | None = Field(None, alias="AUTOTASK_API_RESOURCE_ID")
+    autotask_complete_status: int = Field(5, alias="AUTOTASK_COMPLETE_STATUS")
+    autotask_escalation_queue_id: int | None = Field(None, alias="AUTOTASK_ESCALATION_QUEUE_ID")
+    autotask_note_type: int = Field(1, alias="AUTOTASK_NOTE_TYPE")
+    autotask_time_role_id: int | None = Field(None, alias="AUTOTASK_TIME_ROLE_ID")
+    autotask_tenant_udf: str = Field("Microsoft Tenant ID", alias="AUTOTASK_TENANT_UDF")
+
+    # HaloPSA
+    halopsa_url: str | None = Field(None, alias="HALOPSA_URL")
+    halopsa_tenant: str | None = Field(None, alias="HALOPSA_TENANT")
+    halopsa_client_id: str | None = Field(None, alias="HALOPSA_CLIENT_ID")
+    halopsa_client_secret: SecretStr | None = Field(None, alias="HALOPSA_CLIENT_SECRET")
+    halopsa_webhook_username: str = Field("tierone", alias="HALOPSA_WEBHOOK_USERNAME")
+    halopsa_webhook_password: SecretStr | None = Field(None, alias="HALOPSA_WEBHOOK_PASSWORD")
+    halopsa_api_agent_id: int | None = Field(None, alias="HALOPSA_API_AGENT_ID")
+    halopsa_closed_status_id: int = Field(9, alias="HALOPSA_CLOSED_STATUS_ID")
+    halopsa_note_outcome_id: int = Field(7, alias="HALOPSA_NOTE_OUTCOME_ID")
+    halopsa_escalation_team: str | None = Field(None, alias="HALOPSA_ESCALATION_TEAM")
 
     # Microsoft Graph: one multi-tenant app, reached without secrets by default.
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
@@ -64,7 +93,8 @@ class Settings(BaseModel):
 
     def require(self, *field_names: str) -> None:
         """Fail with the app-setting names (never the values) of every required field left empty."""
-        missing = [self.model_fields[name].alias or name for name in field_names if getattr(self, name) in (None, "")]
+        fields = type(self).model_fields
+        missing = [fields[name].alias or name for name in field_names if getattr(self, name) in (None, "")]
         if missing:
             raise ConfigError(f"missing app settings: {', '.join(missing)}")
 

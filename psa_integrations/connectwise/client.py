@@ -171,6 +171,22 @@ class ConnectWiseClient:
         row = await self._json("POST", "time/entries", json=body)
         return TimeEntry(id=str(row["id"]), notes=row.get("notes") or notes)
 
+    async def list_ticket_ids_created_since(self, since: datetime) -> list[str]:
+        rows = await self._all(
+            "service/tickets",
+            {"conditions": f"dateEntered >= [{cw_time(since)}]", "fields": "id", "orderBy": "id asc"},
+        )
+        return [str(row["id"]) for row in rows]
+
+    async def tenant_hint(self, company_id: str) -> str | None:
+        """ConnectWise has no tenant field; a company custom field named in settings may hold it."""
+        company = await self._json("GET", f"company/companies/{int(company_id)}")
+        wanted = self._settings.connectwise_tenant_field.lower()
+        for field in company.get("customFields") or []:
+            if str(field.get("caption", "")).lower() == wanted and field.get("value"):
+                return str(field["value"]).strip()
+        return None
+
     async def _board_statuses(self, ticket_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         ticket = await self._json("GET", f"service/tickets/{int(ticket_id)}")
         board = ticket.get("board") or {}

@@ -14,12 +14,15 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from psa_integrations.base import header
+from psa_integrations.errors import ForgedWebhook, MalformedWebhook, VerificationUnavailable
 from psa_integrations.models import PsaKind, WebhookEvent
 
 log = logging.getLogger("tierone.psa.connectwise")
@@ -28,16 +31,10 @@ SIGNATURE_HEADER = "x-content-signature"
 KEY_CACHE_SECONDS = 3600.0
 
 
-class MalformedCallback(ValueError):
-    """The body is not a ConnectWise callback envelope."""
-
-
-class ForgedCallback(PermissionError):
-    """The signature is missing or wrong, or the key URL points somewhere we do not trust."""
-
-
-class KeyServiceUnavailable(ConnectionError):
-    """The ConnectWise key endpoint could not be reached: not the sender's fault, worth a retry."""
+# The generic outcomes under the names this module's callers know them by.
+MalformedCallback = MalformedWebhook
+ForgedCallback = ForgedWebhook
+KeyServiceUnavailable = VerificationUnavailable
 
 
 class CallbackMetadata(BaseModel):
@@ -148,6 +145,22 @@ class CallbackVerifier:
         key = await self._key(key_url, refresh=True)
         if not hmac.compare_digest(expected_signature(raw, key), signature.strip()):
             raise ForgedCallback("signature does not match")
+
+
+class ConnectWiseWebhooks:
+    """The WebhookVerifier for ConnectWise callbacks."""
+
+    kind = PsaKind.CONNECTWISE
+
+    def __init__(self, allowed_origin: str, api_member: str) -> None:
+        self._verifier = CallbackVerifier(allowed_origin)
+        self._api_member = api_member
+
+    async def verify(self, raw: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        envelope = parse_callback(raw)
+        await self._verifier.verify(raw, header(headers, SIGNATURE_HEADER), envelope)
+        log.info("connectwise callback verified: %s", describe(envelope))
+        return to_event(envelope, api_member=self._api_member)
 
 
 def to_event(envelope: CallbackEnvelope, *, api_member: str) -> WebhookEvent:

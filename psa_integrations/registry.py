@@ -1,0 +1,90 @@
+"""Which PSA integrations this deployment has, and their clients, verifiers and registrars.
+
+Imports stay inside the functions so the webhook path loads only the PSA it serves."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from psa_integrations.base import PsaClient, WebhookRegistrar, WebhookVerifier
+from psa_integrations.models import PsaKind
+from tierone.errors import ConfigError, PermanentError
+from tierone.settings import Settings
+
+_REQUIRED = {
+    PsaKind.CONNECTWISE: ("connectwise_api_url", "connectwise_company_id", "connectwise_public_key"),
+    PsaKind.AUTOTASK: ("autotask_username", "autotask_secret", "autotask_integration_code"),
+    PsaKind.HALOPSA: ("halopsa_url", "halopsa_client_id", "halopsa_client_secret"),
+}
+
+
+def configured(settings: Settings) -> list[PsaKind]:
+    """The PSAs whose API credentials are set on this deployment."""
+    return [kind for kind, names in _REQUIRED.items() if all(getattr(settings, n) for n in names)]
+
+
+def psa_client(kind: PsaKind, settings: Settings) -> PsaClient:
+    if kind is PsaKind.CONNECTWISE:
+        from psa_integrations.connectwise.client import ConnectWiseClient
+
+        return ConnectWiseClient(settings)
+    if kind is PsaKind.AUTOTASK:
+        from psa_integrations.autotask.client import AutotaskClient
+
+        return AutotaskClient(settings)
+    if kind is PsaKind.HALOPSA:
+        from psa_integrations.halopsa.client import HaloClient
+
+        return HaloClient(settings)
+    raise PermanentError(f"unknown PSA {kind}")
+
+
+_verifiers: dict[tuple[PsaKind, int], Any] = {}
+_lock = threading.Lock()
+
+
+def webhook_verifier(kind: PsaKind, settings: Settings) -> WebhookVerifier:
+    """One verifier per PSA per settings object (verifiers cache signing keys)."""
+    key = (kind, id(settings))
+    with _lock:
+        verifier = _verifiers.get(key)
+    if verifier is not None:
+        return verifier
+    verifier = _build_verifier(kind, settings)
+    with _lock:
+        return _verifiers.setdefault(key, verifier)
+
+
+def _build_verifier(kind: PsaKind, settings: Settings) -> WebhookVerifier:
+    if kind is PsaKind.CONNECTWISE:
+        from psa_integrations.connectwise.webhook import ConnectWiseWebhooks
+
+        settings.require("connectwise_callback_origin")
+        assert settings.connectwise_callback_origin is not None
+        return ConnectWiseWebhooks(settings.connectwise_callback_origin, settings.connectwise_api_member)
+    if kind is PsaKind.AUTOTASK:
+        from psa_integrations.autotask.webhook import AutotaskWebhooks
+
+        return AutotaskWebhooks(settings)
+    if kind is PsaKind.HALOPSA:
+        from psa_integrations.halopsa.webhook import HaloWebhooks
+
+        return HaloWebhooks(settings)
+    raise ConfigError(f"unknown PSA {kind}")
+
+
+def registrar(kind: PsaKind, settings: Settings) -> WebhookRegistrar:
+    if kind is PsaKind.CONNECTWISE:
+        from psa_integrations.connectwise.registration import ConnectWiseRegistrar
+
+        return ConnectWiseRegistrar(settings)
+    if kind is PsaKind.AUTOTASK:
+        from psa_integrations.autotask.registration import AutotaskRegistrar
+
+        return AutotaskRegistrar(settings)
+    if kind is PsaKind.HALOPSA:
+        from psa_integrations.halopsa.registration import HaloRegistrar
+
+        return HaloRegistrar(settings)
+    raise ConfigError(f"unknown PSA {kind}")
