@@ -63,7 +63,7 @@ def queued(stack: LocalStack) -> int:
 def test_bad_deliveries_get_a_clear_4xx_and_queue_nothing(stack, scenario, mutate, status):
     before = queued(stack)
     raw = envelope(stack, 999001)
-    signature = sign_body(stack.connectwise.signing_key, raw)
+    signature: str | None = sign_body(stack.connectwise.signing_key, raw)
     key = None
     content_type = "application/json"
     if mutate == "forged":
