@@ -1,4 +1,4 @@
-"""Timers: purge expired one-time links."""
+"""Timers: reconcile tickets whose webhook never came; purge expired one-time links."""
 
 import logging
 
@@ -6,6 +6,19 @@ import azure.functions as func
 
 bp = func.Blueprint()
 log = logging.getLogger("tierone.functions.housekeeping")
+
+
+@bp.function_name("reconcile_tickets")
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
+async def reconcile_tickets(timer: func.TimerRequest) -> None:
+    from psa_integrations.registry import configured, psa_client
+    from tierone.reconcile import reconcile
+    from tierone.settings import get_settings
+    from tierone.storage import get_storage
+
+    settings = get_settings()
+    queued = await reconcile(settings, get_storage(), configured(settings), lambda kind: psa_client(kind, settings))
+    log.info("reconciliation: %s", queued or "no PSA configured")
 
 
 @bp.function_name("purge_expired_links")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from tierone.playbooks import password_reset
 from tierone.secret_links import SecretCipher, SecretLinks, cipher_from
 from tierone.settings import Settings
 from tierone.storage import ConcurrencyConflict, Storage
-from tierone.tenants import TenantMap
+from tierone.tenants import TenantMap, TenantMapping
 from tierone.triage import TriageResult, classify
 from tierone.writeback import ensure_note, ensure_time_entry
 
@@ -198,7 +199,7 @@ class Pipeline:
         found = Resolution(ticket=ticket, triage=triage, evidence=evidence)
         await state.save(Intent=triage.intent, Confidence=triage.confidence)
         try:
-            decision = await self._resolve_and_decide(found, requester_email)
+            decision = await self._resolve_and_decide(psa, found, requester_email)
         except PermanentError as exc:
             decision = policy.Decision(verdict=policy.Verdict.ESCALATE, rule="P00-lookup-failed", reason=str(exc))
         evidence.decision, evidence.rule = decision.verdict.value, decision.rule
@@ -222,9 +223,31 @@ class Pipeline:
             return await self._escalate(psa, state, found, decision.reason)
         return await self._reset_password(psa, state, found)
 
-    async def _resolve_and_decide(self, found: Resolution, requester_email: str | None) -> policy.Decision:
-        ticket, triage, evidence = found.ticket, found.triage, found.evidence
+    async def _tenant_of(self, psa: PsaClient, ticket: Ticket) -> TenantMapping | None:
+        """The mapping table first; else what the PSA itself records (kept for next time)."""
         mapping = await self.tenants.get(ticket.psa, ticket.company.id)
+        if mapping is not None:
+            return mapping
+        hint = await psa.tenant_hint(ticket.company.id)
+        if not hint:
+            return None
+        try:
+            hint = str(uuid.UUID(hint))
+        except ValueError:
+            log.warning("company %s records %r as its tenant, which is not a tenant id", ticket.company.id, hint)
+            return None
+        mapping = TenantMapping(
+            psa=ticket.psa, company_id=ticket.company.id, tenant_id=hint, customer_name=ticket.company.name
+        )
+        await self.tenants.put(mapping)
+        log.info("company %s mapped to tenant %s from the PSA's own record", ticket.company.id, hint)
+        return mapping
+
+    async def _resolve_and_decide(
+        self, psa: PsaClient, found: Resolution, requester_email: str | None
+    ) -> policy.Decision:
+        ticket, triage, evidence = found.ticket, found.triage, found.evidence
+        mapping = await self._tenant_of(psa, ticket)
         if mapping is None:
             return policy.Decision(
                 verdict=policy.Verdict.ESCALATE,

@@ -192,6 +192,9 @@ class Table:
                 raise ConcurrencyConflict(f"{self.name}: transaction lost a race") from exc
             raise
 
+    async def all(self) -> list[TableEntity]:
+        return await asyncio.to_thread(lambda: list(self._client.list_entities()))
+
     async def query(self, query_filter: str, **parameters: Any) -> list[TableEntity]:
         def run() -> list[TableEntity]:
             return list(self._client.query_entities(query_filter, parameters=parameters))

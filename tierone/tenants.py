@@ -31,6 +31,18 @@ class TenantMap:
             customer_name=str(entity.get("CustomerName", "")),
         )
 
+    async def all(self, psa: PsaKind | None = None) -> list[TenantMapping]:
+        rows = await (self._table.query("PartitionKey eq @pk", pk=psa.value) if psa else self._table.all())
+        return [
+            TenantMapping(
+                psa=PsaKind(str(row["PartitionKey"])),
+                company_id=str(row["RowKey"]),
+                tenant_id=str(row["TenantId"]),
+                customer_name=str(row.get("CustomerName", "")),
+            )
+            for row in rows
+        ]
+
     async def put(self, mapping: TenantMapping) -> None:
         await self._table.upsert(
             {

@@ -64,6 +64,10 @@ class ConnectWiseClient:
         response = await send(self._http, method, path.lstrip("/"), vendor=VENDOR, **kwargs)
         return response.json() if response.content else None
 
+    async def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A raw API call (JSON in and out) with the client's auth and retry rules, for admin tasks."""
+        return await self._json(method, path, **kwargs)
+
     async def _all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Follow page numbers until a short page (ConnectWise pages are 1-based, ≤1,000 rows)."""
         page_size = 1000

@@ -1,0 +1,5 @@
+import sys
+
+from tierone.cli import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""`tierone` — the operator's command line. Reads the same app settings as the function app.
+
+tierone psa register connectwise|autotask|halopsa --url https://<app>/api/webhooks/<psa>?code=<key>
+tierone tenants map --psa connectwise --company 250 --tenant <entra tenant id> [--name "Contoso"]
+tierone tenants show [--psa connectwise]
+tierone tenants import --psa halopsa
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Sequence
+
+from psa_integrations.models import PsaKind
+from tierone.errors import TierOneError
+from tierone.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tierone", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    psa = commands.add_parser("psa", help="PSA integration tasks").add_subparsers(dest="action", required=True)
+    register = psa.add_parser("register", help="create or update TierOne's webhook in the PSA (idempotent)")
+    register.add_argument("psa", choices=[k.value for k in PsaKind])
+    register.add_argument("--url", required=True, help="the app's webhook URL for this PSA, with ?code=<key>")
+
+    tenants = commands.add_parser("tenants", help="PSA company → Microsoft tenant mapping").add_subparsers(
+        dest="action", required=True
+    )
+    mapping = tenants.add_parser("map", help="map one PSA company to its Entra tenant")
+    mapping.add_argument("--psa", required=True, choices=[k.value for k in PsaKind])
+    mapping.add_argument("--company", required=True, help="the PSA's company/client id")
+    mapping.add_argument("--tenant", required=True, help="the Entra tenant id (GUID)")
+    mapping.add_argument("--name", default="", help="customer name, for notes and reports")
+    show = tenants.add_parser("show", help="list the mappings")
+    show.add_argument("--psa", choices=[k.value for k in PsaKind])
+    imported = tenants.add_parser("import", help="import the PSA's own mapping (HaloPSA's Azure AD connection)")
+    imported.add_argument("--psa", required=True, choices=[k.value for k in PsaKind])
+    return parser
+
+
+async def _register(settings: Settings, psa: PsaKind, url: str) -> int:
+    from psa_integrations.registry import registrar
+
+    result = await registrar(psa, settings).register(url)
+    print(f"{psa.value}: {result.action} — {result.detail}")
+    for step in result.steps:
+        print(f"  - {step}")
+    return 0
+
+
+async def _map(settings: Settings, psa: PsaKind, company: str, tenant: str, name: str) -> int:
+    from tierone.storage import Storage
+    from tierone.tenants import TenantMap, TenantMapping
+
+    try:
+        tenant_id = str(uuid.UUID(tenant))
+    except ValueError:
+        print(f"error: {tenant!r} is not a tenant id (a GUID)", file=sys.stderr)
+        return 2
+    await TenantMap(Storage(settings).tenants).put(
+        TenantMapping(psa=psa, company_id=company, tenant_id=tenant_id, customer_name=name)
+    )
+    print(f"{psa.value} company {company} → tenant {tenant_id}")
+    return 0
+
+
+async def _show(settings: Settings, psa: PsaKind | None) -> int:
+    from tierone.storage import Storage
+    from tierone.tenants import TenantMap
+
+    for mapping in await TenantMap(Storage(settings).tenants).all(psa):
+        print(f"{mapping.psa.value}\t{mapping.company_id}\t{mapping.tenant_id}\t{mapping.customer_name}")
+    return 0
+
+
+async def _import(settings: Settings, psa: PsaKind) -> int:
+    from psa_integrations.registry import psa_client
+    from tierone.storage import Storage
+    from tierone.tenants import TenantMap, TenantMapping
+
+    client = psa_client(psa, settings)
+    try:
+        lister = getattr(client, "list_tenant_mappings", None)
+        if lister is None:
+            print(
+                f"{psa.value} keeps no tenant mapping of its own: map companies with `tierone tenants map`, or put"
+                " the tenant id in the company field TierOne reads at ticket time (see the README)."
+            )
+            return 1
+        rows = await lister()
+    finally:
+        await client.aclose()
+    tenants = TenantMap(Storage(settings).tenants)
+    for company_id, name, tenant_id in rows:
+        await tenants.put(TenantMapping(psa=psa, company_id=company_id, tenant_id=tenant_id, customer_name=name))
+        print(f"{psa.value} company {company_id} ({name}) → tenant {tenant_id}")
+    print(f"{len(rows)} mapping(s) imported")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "psa":
+            return asyncio.run(_register(settings, PsaKind(args.psa), args.url))
+        if args.action == "map":
+            return asyncio.run(_map(settings, PsaKind(args.psa), args.company, args.tenant, args.name))
+        if args.action == "show":
+            return asyncio.run(_show(settings, PsaKind(args.psa) if args.psa else None))
+        return asyncio.run(_import(settings, PsaKind(args.psa)))
+    except TierOneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
