@@ -137,6 +137,11 @@ class TicketState:
         )
 
     @property
+    def first_attempt(self) -> bool:
+        """True on the owning message's first delivery: nothing of this run can be on the ticket yet."""
+        return int(self.data.get("Attempts", 1)) <= 1
+
+    @property
     def started_at(self) -> datetime:
         value = self.data.get("StartedAt")
         return value if isinstance(value, datetime) else datetime.now(UTC)
@@ -343,7 +348,10 @@ class Pipeline:
         self, psa: PsaClient, state: TicketState, found: Resolution, customer_text: str, outcome: Outcome
     ) -> Outcome:
         ticket_id = found.ticket.id
-        await ensure_note(psa, ticket_id, state.ref, "update", customer_text, NoteVisibility.CUSTOMER)
+        first = state.first_attempt
+        await ensure_note(
+            psa, ticket_id, state.ref, "update", customer_text, NoteVisibility.CUSTOMER, first_attempt=first
+        )
         evidence = found.evidence
         evidence.finished_at = datetime.now(UTC)
         await ensure_note(
@@ -353,6 +361,7 @@ class Pipeline:
             "evidence",
             evidence.render("TierOne resolved this ticket."),
             NoteVisibility.INTERNAL,
+            first_attempt=first,
         )
         start = state.started_at
         minutes = max(1, math.ceil((evidence.finished_at - start).total_seconds() / 60))
@@ -363,6 +372,7 @@ class Pipeline:
             start,
             start + timedelta(minutes=minutes),
             f"TierOne: {found.triage.intent.replace('_', ' ')} completed automatically.",
+            first_attempt=first,
         )
         status = await psa.close_ticket(ticket_id)
         await self.audit.append(
@@ -385,7 +395,15 @@ class Pipeline:
         evidence = found.evidence
         evidence.finished_at = datetime.now(UTC)
         text = evidence.render(f"TierOne escalated this ticket to a technician: {reason}.")
-        await ensure_note(psa, found.ticket.id, state.ref, "escalation", text, NoteVisibility.INTERNAL)
+        await ensure_note(
+            psa,
+            found.ticket.id,
+            state.ref,
+            "escalation",
+            text,
+            NoteVisibility.INTERNAL,
+            first_attempt=state.first_attempt,
+        )
         status = await psa.escalate_ticket(found.ticket.id)
         await self.audit.append(
             found.tenant_id or MSP_AUDIT_PARTITION,

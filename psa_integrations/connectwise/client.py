@@ -45,6 +45,7 @@ class ConnectWiseClient:
         secret = settings.connectwise_private_key.get_secret_value()
         token = base64.b64encode(f"{login}:{secret}".encode()).decode("ascii")
         self._settings = settings
+        self._read: dict[str, dict[str, Any]] = {}
         self._http = httpx.AsyncClient(
             base_url=str(settings.connectwise_api_url).rstrip("/") + "/",
             headers={
@@ -83,6 +84,7 @@ class ConnectWiseClient:
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         raw = await self._json("GET", f"service/tickets/{int(ticket_id)}")
+        self._read[str(ticket_id)] = raw
         notes = await self._all(f"service/tickets/{int(ticket_id)}/notes")
         # The initial description is the first note flagged detailDescription (there is no flat field).
         description = next((n.get("text") or "" for n in notes if n.get("detailDescriptionFlag")), "")
@@ -192,7 +194,9 @@ class ConnectWiseClient:
         return None
 
     async def _board_statuses(self, ticket_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        ticket = await self._json("GET", f"service/tickets/{int(ticket_id)}")
+        # A client lives for one pipeline attempt: the ticket it read at the start is current enough
+        # to know its board and whether it already has the status we want.
+        ticket = self._read.get(str(ticket_id)) or await self._json("GET", f"service/tickets/{int(ticket_id)}")
         board = ticket.get("board") or {}
         if board.get("id") is None:
             raise PermanentError(f"ConnectWise ticket {ticket_id} has no board")
