@@ -193,6 +193,7 @@ class AutotaskClient:
         self._base = api_base(settings.autotask_api_url) if settings.autotask_api_url else None
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._picklists: dict[str, dict[str, str]] | None = None
+        self._read: dict[str, dict[str, Any]] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -272,6 +273,9 @@ class AutotaskClient:
             page = await self._query_page(url, body)
             rows.extend(page.get("items") or [])
             url = (page.get("pageDetails") or {}).get("nextPageUrl")
+            if url and urlsplit(url).netloc != urlsplit(await self.base_url()).netloc:
+                # Our credentials go with every call: never to a host the answer merely names.
+                raise PermanentError(f"Autotask paged {entity} query to another host: {urlsplit(url).netloc}")
         return rows
 
     async def _query_page(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -307,6 +311,7 @@ class AutotaskClient:
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         raw = await self.required_item("Tickets", ticket_id)
+        self._read[str(ticket_id)] = raw
         company = await self.required_item("Companies", raw["companyID"])
         contact = await self.item("Contacts", raw["contactID"]) if raw.get("contactID") else None
         statuses = await self.picklist("status")
@@ -383,9 +388,7 @@ class AutotaskClient:
     async def close_ticket(self, ticket_id: str) -> str:
         complete = self._settings.autotask_complete_status
         label = (await self.picklist("status")).get(str(complete), "Complete")
-        ticket = await self.required_item("Tickets", ticket_id)
-        if ticket.get("status") != complete:
-            await self.api("PATCH", "Tickets", json={"id": int(ticket_id), "status": complete})
+        await self._set_ticket_field(ticket_id, "status", complete)
         return label
 
     async def escalate_ticket(self, ticket_id: str) -> str | None:
@@ -393,10 +396,17 @@ class AutotaskClient:
         if queue_id is None:
             return None
         label = (await self.picklist("queueID")).get(str(queue_id), f"queue {queue_id}")
-        ticket = await self.required_item("Tickets", ticket_id)
-        if ticket.get("queueID") != queue_id:
-            await self.api("PATCH", "Tickets", json={"id": int(ticket_id), "queueID": queue_id})
+        await self._set_ticket_field(ticket_id, "queueID", queue_id)
         return label
+
+    async def _set_ticket_field(self, ticket_id: str, name: str, value: int) -> None:
+        """PATCH one field unless the ticket already has that value (a no-op save would fire webhooks).
+
+        A client lives for one pipeline attempt: the ticket it read at the start is current enough."""
+        ticket = self._read.get(str(ticket_id)) or await self.required_item("Tickets", ticket_id)
+        if ticket.get(name) != value:
+            await self.api("PATCH", "Tickets", json={"id": int(ticket_id), name: value})
+        self._read[str(ticket_id)] = {**ticket, name: value}
 
     async def list_ticket_ids_created_since(self, since: datetime) -> list[str]:
         rows = await self.query(
