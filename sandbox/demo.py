@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 
 from sandbox import scenario as world
+from sandbox.psa_views import TicketRef, view
 from sandbox.stack import LocalStack
 
 RESOLVED, APPROVAL, ESCALATED = "resolved", "awaiting_approval", "escalated"
@@ -35,24 +36,24 @@ class MemoryLog(logging.Handler):
 
 @dataclass
 class TicketReport:
-    ticket_id: int
+    ticket: TicketRef
     summary: str
     state: str
     detail: str
     expected: str
 
 
-def _ticket_state(stack: LocalStack, ticket_id: int) -> tuple[str, str]:
+def _ticket_state(stack: LocalStack, ref: TicketRef) -> tuple[str, str]:
     for row in stack.table_rows():
-        if row.get("PartitionKey") == "connectwise" and row.get("RowKey") == str(ticket_id) and "State" in row:
+        if row.get("PartitionKey") == ref.psa and row.get("RowKey") == str(ref.id) and "State" in row:
             return str(row["State"]), str(row.get("Reason") or row.get("Status") or "")
     return "missing", "no processing record"
 
 
-def _check_link(stack: LocalStack, ticket_id: int, person: world.Person, tenant_id: str) -> str:
+def _check_link(stack: LocalStack, ref: TicketRef, person: world.Person, tenant_id: str) -> str:
     """Open the link as the user would: GET shows a button, POST reveals once, a second POST is refused."""
-    notes = [n for n in stack.connectwise.notes(ticket_id) if not n.get("internalAnalysisFlag")]
-    urls = [m for n in notes for m in re.findall(r"https?://\S+/api/secrets/[A-Za-z0-9_-]+", n.get("text", ""))]
+    notes = view(stack, ref).notes_by_tierone(internal=False)
+    urls = [m for text in notes for m in re.findall(r"https?://[^\s<\"]+/api/secrets/[A-Za-z0-9_-]+", text)]
     if len(urls) != 1:
         return "FAIL: expected one one-time link in the customer note"
     with httpx.Client(timeout=10) as http:
@@ -70,7 +71,9 @@ def _check_link(stack: LocalStack, ticket_id: int, person: world.Person, tenant_
 
 def _secrets_leaked(stack: LocalStack, passwords: list[str], log_lines: list[str]) -> list[str]:
     places = {
-        "the PSA": stack.connectwise.everything_text(),
+        "the PSAs": "\n".join(
+            sandbox.everything_text() for sandbox in (stack.connectwise, stack.autotask, stack.halopsa)
+        ),
         "the tables": repr(stack.table_rows()),
         "the logs": "\n".join(log_lines),
     }
@@ -87,7 +90,7 @@ def run() -> int:
     for name in ("tierone", "sandbox.functions_host"):
         logging.getLogger(name).setLevel(logging.INFO)
 
-    print("demo: starting Azurite, the Entra/Graph and ConnectWise sandboxes and the function app …")
+    print("demo: starting Azurite, the Entra ID/Graph, ConnectWise, Autotask and HaloPSA sandboxes and the app …")
     started = time.perf_counter()
     with LocalStack() as stack:
         scenario = world.load(stack)
@@ -98,30 +101,30 @@ def run() -> int:
         reports: list[TicketReport] = []
         errors = 0
         passwords: list[str] = []
-        for ticket_id, ticket in created:
-            state, detail = _ticket_state(stack, ticket_id)
+        for ref, ticket in created:
+            state, detail = _ticket_state(stack, ref)
             if state == RESOLVED:
                 person = scenario.person(ticket.requester)
                 tenant = scenario.customers[person.company].tenant_id
                 passwords.append(stack.graph.password_of(tenant, person.user_id) or "")
-                link = _check_link(stack, ticket_id, person, tenant)
+                link = _check_link(stack, ref, person, tenant)
                 detail = f"closed as '{detail}'; {link}"
                 errors += link.startswith("FAIL")
             if state != ticket.expected:
                 errors += 1
                 detail += f" (expected {ticket.expected})"
-            reports.append(TicketReport(ticket_id, ticket.summary, state, detail, ticket.expected))
+            reports.append(TicketReport(ref, ticket.summary, state, detail, ticket.expected))
 
         leaks = _secrets_leaked(stack, passwords, memory.lines)
         failed_invocations = [i for i in (stack.host.invocations if stack.host else []) if not i.ok]
 
     for r in reports:
-        print(f"  #{r.ticket_id} {r.summary!r}: {r.state} — {r.detail}")
+        print(f"  {r.ticket} {r.summary!r}: {r.state} — {r.detail}")
     if leaks:
         errors += len(leaks)
         print(f"  secrets check: FAIL — a password was found in {', '.join(sorted(set(leaks)))}")
     else:
-        print("  secrets check: no password in the PSA, the tables or the logs")
+        print("  secrets check: no password in the PSAs, the tables or the logs")
     if failed_invocations:
         errors += len(failed_invocations)
         for inv in failed_invocations:

@@ -1,5 +1,5 @@
 """The whole local deployment in one process: Azurite, the Entra ID and Graph sandboxes, the
-ConnectWise sandbox, and the function app under the local Functions host.
+ConnectWise, Autotask and HaloPSA sandboxes, and the function app under the local Functions host.
 
 The app is configured exactly as in Azure — through app settings (environment variables) — with
 only base URLs, credentials and the local authority's CA bundle differing. Graph is reached the
@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from sandbox._server import free_port
+from sandbox.autotask import AutotaskSandbox
 from sandbox.azurite import Azurite
 from sandbox.connectwise import ConnectWiseSandbox
 from sandbox.entra_login import EntraSandbox
 from sandbox.functions_host import LocalFunctionsHost
 from sandbox.graph_tenant import GraphSandbox
+from sandbox.halopsa import HaloSandbox
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +32,10 @@ class LocalStack:
         self.entra = EntraSandbox()
         self.graph = GraphSandbox(self.entra)
         self.connectwise = ConnectWiseSandbox()
+        self.autotask = AutotaskSandbox(retry_delay=1.0)
+        self.halopsa = HaloSandbox()
+        self.autotask_webhook_secret = secrets.token_urlsafe(24)
+        self.halopsa_webhook_password = secrets.token_urlsafe(24)
         self.host: LocalFunctionsHost | None = None
         self.app_client_id = ""
         self.env: dict[str, str] = {}
@@ -39,6 +45,9 @@ class LocalStack:
         self.entra.start()
         self.graph.start()
         self.connectwise.start()
+        self.autotask.start()
+        self.halopsa.start()
+        self.halopsa.add_team("Escalations")
         self.env = self._app_settings()
         os.environ.update(self.env)
         self._forget_cached_settings()
@@ -60,6 +69,14 @@ class LocalStack:
             level="owner",
             description="TierOne (local)",
             self_suppressed=True,
+        )
+        self.autotask.register_webhook(
+            f"{self.host.api_url}/webhooks/autotask?code={self.function_key}", self.autotask_webhook_secret
+        )
+        self.halopsa.register_webhook(
+            f"{self.host.api_url}/webhooks/halopsa?code={self.function_key}",
+            username="tierone",
+            password=self.halopsa_webhook_password,
         )
         return self
 
@@ -83,6 +100,12 @@ class LocalStack:
             "CONNECTWISE_CALLBACK_ORIGIN": cw.key_origin,
             "CONNECTWISE_API_MEMBER": "tierone-api",
             "CONNECTWISE_ESCALATION_STATUS": "Escalated",
+            **self.autotask.app_settings(webhook_secret=self.autotask_webhook_secret),
+            **self.halopsa.app_settings(
+                HALOPSA_WEBHOOK_USERNAME="tierone",
+                HALOPSA_WEBHOOK_PASSWORD=self.halopsa_webhook_password,
+                HALOPSA_ESCALATION_TEAM="Escalations",
+            ),
             "GRAPH_BASE_URL": self.graph.graph_url,
             "TIERONE_GRAPH_AUTH": "federated",
             "TIERONE_APP_CLIENT_ID": app.client_id,
@@ -108,6 +131,8 @@ class LocalStack:
         assert self.host is not None
         for _ in range(3):  # a callback may queue work, and work may fire callbacks
             self.connectwise.wait_for_deliveries(timeout)
+            self.autotask.wait_for_deliveries(timeout)
+            self.halopsa.wait_for_deliveries(timeout)
             self.host.wait_for_idle(timeout)
 
     def table_rows(self) -> list[dict[str, Any]]:
@@ -123,6 +148,8 @@ class LocalStack:
             self.host.stop()
             self.host = None
         self.connectwise.stop()
+        self.autotask.stop()
+        self.halopsa.stop()
         self.graph.stop()
         self.entra.stop()
         self.azurite.stop()

@@ -42,6 +42,7 @@ log = logging.getLogger("tierone.psa.halopsa")
 
 VENDOR = "HaloPSA"
 PAGE_SIZE = 100  # Halo's documented maximum page size
+MAX_PAGES = 50
 DEFAULT_RATE_LIMIT = 300
 DEFAULT_RATE_WINDOW_S = 300.0
 DEFAULT_THROTTLE_BACKOFF_S = 60.0
@@ -59,7 +60,11 @@ JSON = dict[str, Any]
 # HTML <-> text: Halo stores ticket details and notes as HTML
 # ---------------------------------------------------------------------------------------------
 
-_TAG_RE = re.compile(r"<[a-zA-Z/!][^>]*>")
+# Markup Halo's editor produces; a bare "<world>" in plain text is not a reason to parse.
+_HTML_RE = re.compile(
+    r"</?(p|br|div|span|b|i|u|s|strong|em|ul|ol|li|table|tbody|tr|td|th|a|img|font|pre|blockquote|h[1-6])\b[^>]*>",
+    re.IGNORECASE,
+)
 _BLOCK_TAGS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre"})
 
 
@@ -87,14 +92,17 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(markup: str) -> str:
-    """Readable text from Halo's HTML; plain text passes through unchanged."""
-    if not _TAG_RE.search(markup):
-        return html.unescape(markup).strip()
+    """Readable text from Halo's HTML (`details_html`, `note_html`)."""
     parser = _TextExtractor()
     parser.feed(markup)
     parser.close()
     lines = [line.rstrip() for line in "".join(parser.parts).replace("\xa0", " ").splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def readable(text: str) -> str:
+    """A field meant as plain text (`details`, `note`) that some Halo versions fill with HTML."""
+    return html_to_text(text) if _HTML_RE.search(text) else text.strip()
 
 
 def text_to_html(text: str) -> str:
@@ -255,6 +263,15 @@ def _records(body: Any, key: str) -> list[JSON]:
     return [row for row in rows or [] if isinstance(row, dict)]
 
 
+def _plain(record: JSON, name: str) -> str:
+    """`name` as text, else `name_html` stripped of its markup."""
+    text = record.get(name)
+    if isinstance(text, str) and text.strip():
+        return readable(text)
+    markup = record.get(f"{name}_html")
+    return html_to_text(markup) if isinstance(markup, str) else ""
+
+
 def _optional_int(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -307,6 +324,9 @@ class HaloClient:
         )
         self._auth = _BearerAuth(self._token)
         self._status_names: dict[int, str] | None = None
+        # A client lives for one pipeline attempt: the ticket as last read or saved is current
+        # enough to know its status and team, and every call saved counts against Halo's low limit.
+        self._read: dict[int, JSON] = {}
         self._tenant_rows: list[tuple[str, str, str]] | None = None
 
     async def aclose(self) -> None:
@@ -383,9 +403,9 @@ class HaloClient:
         return body
 
     async def _paged(self, entity: str, key: str, params: JSON) -> list[JSON]:
+        """Follow page numbers until `record_count` rows or a short page have arrived."""
         rows: list[JSON] = []
-        page = 1
-        while True:
+        for page in range(1, MAX_PAGES + 1):
             query = {**params, "pageinate": "true", "page_size": PAGE_SIZE, "page_no": page}
             body = await self.call("GET", entity, params=query)
             batch = _records(body, key)
@@ -393,7 +413,9 @@ class HaloClient:
             total = _optional_int(body.get("record_count")) if isinstance(body, dict) else None
             if not batch or len(batch) < PAGE_SIZE or (total is not None and len(rows) >= total):
                 return rows
-            page += 1
+        # A server that ignored page_no would otherwise keep this loop (and the rate budget) busy.
+        log.warning("HaloPSA %s: stopped after %d pages", entity, MAX_PAGES)
+        return rows
 
     async def statuses(self) -> dict[int, str]:
         if self._status_names is None:
@@ -408,6 +430,7 @@ class HaloClient:
         raw = await self.call("GET", f"Tickets/{number}", params={"includedetails": "true"})
         if not isinstance(raw, dict):
             raise PermanentError(f"{VENDOR} ticket {number} answered no record")
+        self._read[number] = raw
         status_name = raw.get("status_name")
         if not status_name and raw.get("status_id") is not None:
             status_name = (await self.statuses()).get(int(raw["status_id"]))
@@ -415,7 +438,7 @@ class HaloClient:
             psa=PsaKind.HALOPSA,
             id=str(raw.get("id", number)),
             summary=raw.get("summary") or "",
-            description=html_to_text(raw.get("details") or raw.get("details_html") or ""),
+            description=_plain(raw, "details"),
             company=Company(id=str(raw.get("client_id")), name=raw.get("client_name") or ""),
             contact=await self._contact(raw),
             board_name=raw.get("team") or None,
@@ -451,7 +474,7 @@ class HaloClient:
 
     @staticmethod
     def _action_text(row: JSON) -> str:
-        return html_to_text(row.get("note") or row.get("note_html") or "")
+        return _plain(row, "note")
 
     async def list_notes(self, ticket_id: str) -> list[Note]:
         return [
@@ -496,10 +519,9 @@ class HaloClient:
         name = (await self.statuses()).get(closed_id)
         if name is None:
             raise PermanentError(f"HaloPSA has no status {closed_id} (HALOPSA_CLOSED_STATUS_ID)")
-        ticket = await self.call("GET", f"Tickets/{number}")
-        if isinstance(ticket, dict) and ticket.get("status_id") == closed_id:
+        if (await self._ticket(number)).get("status_id") == closed_id:
             return name
-        saved = await self.save("Tickets", {"id": number, "status_id": closed_id})
+        saved = self._read[number] = await self.save("Tickets", {"id": number, "status_id": closed_id})
         if _optional_int(saved.get("status_id")) not in (None, closed_id):
             # Workflow rules can keep a ticket open; Halo then answers the ticket as it stayed.
             raise PermanentError(f"HaloPSA kept ticket {number} in status {saved.get('status_id')} instead of {name}")
@@ -516,11 +538,16 @@ class HaloClient:
             return None
         name = str(team["name"])
         number = _ticket_number(ticket_id)
-        ticket = await self.call("GET", f"Tickets/{number}")
-        if isinstance(ticket, dict) and str(ticket.get("team") or "").lower() == name.lower():
+        if str((await self._ticket(number)).get("team") or "").lower() == name.lower():
             return name
-        await self.save("Tickets", {"id": number, "team": name})
+        self._read[number] = await self.save("Tickets", {"id": number, "team": name})
         return name
+
+    async def _ticket(self, number: int) -> JSON:
+        if number not in self._read:
+            raw = await self.call("GET", f"Tickets/{number}")
+            self._read[number] = raw if isinstance(raw, dict) else {}
+        return self._read[number]
 
     # -- tenant mapping ------------------------------------------------------------------------
 

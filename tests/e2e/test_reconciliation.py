@@ -15,7 +15,7 @@ def test_tickets_whose_callbacks_were_dropped_are_processed_once_by_reconciliati
     try:
         ticket_id = world.create_ticket(
             stack, scenario, world.DemoTicket("anna", "Password reset", "forgot my password, please reset", "")
-        )
+        ).id
         stack.wait_until_idle()
         assert stack.connectwise.ticket(ticket_id)["closedFlag"] is False  # nothing arrived
 
@@ -36,7 +36,7 @@ def test_tickets_whose_callbacks_were_dropped_are_processed_once_by_reconciliati
 def test_a_webhook_and_a_poll_racing_for_one_ticket_act_once(stack, scenario):
     ticket_id = world.create_ticket(
         stack, scenario, world.DemoTicket("anna", "Password reset", "forgot my password, reset please", "")
-    )
+    ).id
     stack.host.run_timer("reconcile_tickets")  # races the callback's message
     stack.wait_until_idle()
     assert stack.connectwise.ticket(ticket_id)["closedFlag"] is True

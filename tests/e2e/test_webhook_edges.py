@@ -96,7 +96,7 @@ def test_bad_deliveries_get_a_clear_4xx_and_queue_nothing(stack, scenario, mutat
 def test_a_replayed_delivery_is_acknowledged_and_changes_nothing(stack, scenario):
     ticket_id = world.create_ticket(
         stack, scenario, world.DemoTicket("anna", "Password reset", "forgot my password", "resolved")
-    )
+    ).id
     stack.wait_until_idle()
     delivery = next(d for d in stack.connectwise.deliveries if d.ticket_id == ticket_id and d.action == "added")
     notes_before = len(stack.connectwise.notes(ticket_id))
@@ -114,7 +114,7 @@ def test_a_replayed_delivery_is_acknowledged_and_changes_nothing(stack, scenario
 def test_a_second_creation_event_for_a_handled_ticket_starts_no_second_run(stack, scenario):
     ticket_id = world.create_ticket(
         stack, scenario, world.DemoTicket("anna", "Password reset", "forgot my password", "resolved")
-    )
+    ).id
     stack.wait_until_idle()
     notes_before = len(stack.connectwise.notes(ticket_id))
     raw = envelope(stack, ticket_id)  # a new MessageId for the same ticket
