@@ -39,7 +39,15 @@ async def ticket_worker(msg: func.QueueMessage) -> None:
     work = _work(msg)
     if work is None:
         return
-    outcome = await _get_pipeline().process(work, msg.id or "")
+    from tierone.errors import TransientError
+
+    pipeline = _get_pipeline()
+    try:
+        outcome = await pipeline.process(work, msg.id or "")
+    except TransientError as problem:
+        if await pipeline.defer(work, problem):
+            return
+        raise
     log.info("ticket %s:%s → %s (dequeue %s)", work.psa.value, work.ticket_id, outcome.value, msg.dequeue_count)
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from psa_integrations.models import PsaKind, WebhookEvent
 from tierone.storage import ConcurrencyConflict, Storage
@@ -27,12 +28,17 @@ def table_key(value: str) -> str:
 
 
 class TicketWork(BaseModel):
-    """The queue message: ids only (the payload is a hint; the worker re-reads the ticket)."""
+    """The queue message: ids only (the payload is a hint; the worker re-reads the ticket).
+
+    `run_id` names one processing run of the ticket: the run that claims the ticket owns it, and a
+    deferred retry of that run (a new message, `deferrals` + 1) carries the same run id."""
 
     psa: PsaKind
     ticket_id: str
     source: str = "webhook"
     delivery_id: str | None = None
+    run_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    deferrals: int = Field(default=0, ge=0)
 
 
 class IntakeOutcome(StrEnum):

@@ -84,8 +84,8 @@ class TicketState:
         self.ref = f"{work.psa.value}:{work.ticket_id}"
         self.data: dict[str, Any] = {}
 
-    async def claim(self, message_id: str) -> bool:
-        """True if this message owns the ticket (first to arrive, or a retry of the owner)."""
+    async def claim(self, run_id: str) -> bool:
+        """True if this run owns the ticket (the first to arrive, or a retry of the owning run)."""
         now = datetime.now(UTC)
         try:
             await self._table.insert(
@@ -93,12 +93,12 @@ class TicketState:
                     "PartitionKey": self.partition,
                     "RowKey": self.row,
                     "State": "processing",
-                    "Owner": message_id,
+                    "Owner": run_id,
                     "StartedAt": now,
                     "Attempts": 1,
                 }
             )
-            self.data = {"State": "processing", "Owner": message_id, "StartedAt": now, "Attempts": 1}
+            self.data = {"State": "processing", "Owner": run_id, "StartedAt": now, "Attempts": 1}
             return True
         except ConcurrencyConflict:
             entity = await self._table.get(self.partition, self.row)
@@ -106,10 +106,10 @@ class TicketState:
             return False
         self.data = dict(entity)
         if entity.get("State") in TERMINAL:
-            log.info("ticket %s already %s; message %s dropped", self.ref, entity.get("State"), message_id)
+            log.info("ticket %s already %s; run %s dropped", self.ref, entity.get("State"), run_id)
             return False
-        if entity.get("Owner") != message_id:
-            log.info("ticket %s is being handled by another message; %s dropped", self.ref, message_id)
+        if entity.get("Owner") != run_id:
+            log.info("ticket %s is being handled by another run; %s dropped", self.ref, run_id)
             return False
         await self.save(Attempts=int(entity.get("Attempts", 0)) + 1)
         return True
@@ -169,7 +169,8 @@ class Pipeline:
 
     async def process(self, work: TicketWork, message_id: str) -> Outcome:
         state = TicketState(self.storage, cipher_from(self.settings, b"tierone-ticket-state-v1"), work)
-        if not await state.claim(message_id):
+        if not await state.claim(work.run_id):
+            log.info("message %s for ticket %s dropped", message_id, state.ref)
             return Outcome.SKIPPED
         psa = self.services.psa_client(work.psa)
         try:
@@ -445,6 +446,28 @@ class Pipeline:
         )
         await state.save(State=Outcome.ESCALATED.value, Reason=reason[:500], FinishedAt=datetime.now(UTC))
         return Outcome.ESCALATED
+
+    async def defer(self, work: TicketWork, problem: TransientError) -> bool:
+        """Retry later with exponential backoff (a PSA or tenant down for an hour loses nothing).
+
+        Returns False once the deferrals are spent: the host's own retries and the poison queue
+        then take over, ending in an honest escalation."""
+        if work.deferrals >= self.settings.retry_max_deferrals:
+            return False
+        delay = min(900.0, self.settings.retry_base_seconds * 2**work.deferrals)
+        delay = max(delay, problem.retry_after or 0.0)
+        later = work.model_copy(update={"deferrals": work.deferrals + 1})
+        await self.storage.ticket_queue.send(later.model_dump_json(), delay_seconds=math.ceil(delay))
+        log.warning(
+            "ticket %s:%s deferred %.0fs (retry %d of %d): %s",
+            work.psa.value,
+            work.ticket_id,
+            delay,
+            later.deferrals,
+            self.settings.retry_max_deferrals,
+            problem,
+        )
+        return True
 
     async def give_up(self, work: TicketWork, message_id: str) -> None:
         """The message exhausted its retries (poison queue): tell a human, honestly."""

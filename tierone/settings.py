@@ -29,6 +29,8 @@ class Settings(BaseModel):
     secret_encryption_key: SecretStr | None = Field(None, alias="TIERONE_SECRET_ENCRYPTION_KEY")
     secret_link_ttl_minutes: int = Field(240, alias="TIERONE_SECRET_LINK_TTL_MINUTES", ge=5, le=7 * 24 * 60)
     max_webhook_bytes: int = Field(256 * 1024, alias="TIERONE_MAX_WEBHOOK_BYTES", ge=1024)
+    retry_base_seconds: float = Field(30.0, alias="TIERONE_RETRY_BASE_SECONDS", gt=0)
+    retry_max_deferrals: int = Field(10, alias="TIERONE_RETRY_MAX_DEFERRALS", ge=0)
     reconcile_lookback_minutes: int = Field(240, alias="TIERONE_RECONCILE_LOOKBACK_MINUTES", ge=5)
 
     # ConnectWise PSA

@@ -207,8 +207,10 @@ class Queue:
         self._account = account
         self.name = name
 
-    async def send(self, body: str) -> str:
-        message = await asyncio.to_thread(self._account.queue_client(self.name).send_message, body)
+    async def send(self, body: str, *, delay_seconds: int = 0) -> str:
+        """Enqueue; with a delay the message stays invisible that long (a retry with backoff)."""
+        client = self._account.queue_client(self.name)
+        message = await asyncio.to_thread(client.send_message, body, visibility_timeout=delay_seconds or None)
         return str(message.id)
 
 
