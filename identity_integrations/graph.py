@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from identity_integrations.credentials import TenantCredentials
+from identity_integrations.graph_base import odata_literal
+from identity_integrations.graph_groups import GroupOps
+from identity_integrations.graph_licensing import LicenseOps
+from identity_integrations.graph_methods import AuthMethodOps
+from identity_integrations.graph_users import UserOps
 from identity_integrations.models import DirectoryRole, DirectoryUser, WriteReceipt
-from tierone.errors import PermanentError, TransientError
+from tierone.errors import PermanentError
 from tierone.settings import Settings
 
 log = logging.getLogger("tierone.graph")
-
-T = TypeVar("T")
 
 USER_FIELDS = [
     "id",
@@ -33,12 +35,7 @@ USER_FIELDS = [
 ]
 
 
-def _odata_literal(value: str) -> str:
-    """A string literal for $filter: single quotes doubled, so input cannot close the literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _to_user(user: Any) -> DirectoryUser:
+def to_user(user: Any) -> DirectoryUser:
     return DirectoryUser(
         id=str(user.id),
         display_name=user.display_name or "",
@@ -74,7 +71,7 @@ def _token_provider(credential: Any, scopes: list[str], graph_host: str) -> Any:
     return CredentialTokenProvider()
 
 
-class GraphDirectory:
+class GraphDirectory(UserOps, AuthMethodOps, GroupOps, LicenseOps):
     """The Directory interface for one tenant."""
 
     def __init__(self, tenant_id: str, settings: Settings, credentials: TenantCredentials) -> None:
@@ -89,32 +86,12 @@ class GraphDirectory:
         adapter.base_url = base
         self._client = GraphServiceClient(request_adapter=adapter)
 
-    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Map SDK and identity errors to the pipeline's TransientError / PermanentError."""
-        from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
-        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-
-        try:
-            return await call()
-        except ODataError as exc:
-            status = exc.response_status_code or 0
-            code = exc.error.code if exc.error else None
-            message = exc.error.message if exc.error else str(exc)
-            if status == 429 or status >= 500:
-                raise TransientError(f"Graph {what}: {status} {code}") from exc
-            raise PermanentError(f"Graph {what}: {status} {code}: {message}") from exc
-        except ClientAuthenticationError as exc:
-            first_line = (exc.message or "").splitlines()[0] if exc.message else type(exc).__name__
-            raise PermanentError(f"cannot sign in to tenant {self.tenant_id}: {first_line}") from exc
-        except ServiceRequestError as exc:
-            raise TransientError(f"Graph {what}: {type(exc).__name__}") from exc
-
     async def find_user_by_email(self, email: str) -> DirectoryUser | None:
         from kiota_abstractions.base_request_configuration import RequestConfiguration
         from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
-        literal = _odata_literal(email.strip())
-        smtp = _odata_literal(f"smtp:{email.strip()}")
+        literal = odata_literal(email.strip())
+        smtp = odata_literal(f"smtp:{email.strip()}")
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
             filter=f"mail eq {literal} or userPrincipalName eq {literal} or proxyAddresses/any(p:p eq {smtp})",
             select=USER_FIELDS,
@@ -125,7 +102,7 @@ class GraphDirectory:
         users = list((result.value if result else None) or [])
         if len(users) > 1:
             raise PermanentError(f"{len(users)} directory users match the requester's e-mail address")
-        return _to_user(users[0]) if users else None
+        return to_user(users[0]) if users else None
 
     async def get_user(self, user_id: str) -> DirectoryUser:
         from kiota_abstractions.base_request_configuration import RequestConfiguration
@@ -138,7 +115,7 @@ class GraphDirectory:
         )
         if user is None:
             raise PermanentError(f"user {user_id} not found")
-        return _to_user(user)
+        return to_user(user)
 
     async def directory_roles(self, user_id: str) -> list[DirectoryRole]:
         builder = self._client.users.by_user_id(user_id).transitive_member_of.graph_directory_role
@@ -171,37 +148,12 @@ class GraphDirectory:
         return str(manager.id) if manager is not None and manager.id else None
 
     async def set_temporary_password(self, user_id: str, password: str) -> WriteReceipt:
-        from kiota_abstractions.base_request_configuration import RequestConfiguration
-        from kiota_abstractions.native_response_handler import NativeResponseHandler
-        from kiota_http.middleware.options import ResponseHandlerOption
         from msgraph.generated.models.password_profile import PasswordProfile
         from msgraph.generated.models.user import User
 
         body = User(password_profile=PasswordProfile(password=password, force_change_password_next_sign_in=True))
-        # The native handler hands back the HTTP response, so its request-id can be kept as evidence.
-        config: RequestConfiguration[Any] = RequestConfiguration(
-            options=[ResponseHandlerOption(NativeResponseHandler())]
-        )
-        response = await self._call(
-            "set password",
-            lambda: self._client.users.by_user_id(user_id).patch(body, request_configuration=config),
-        )
-        status = int(getattr(response, "status_code", 0))
-        request_id = getattr(response, "headers", {}).get("request-id")
-        if status >= 300:
-            code, message = _error_of(response)
-            if status == 429 or status >= 500:
-                raise TransientError(f"Graph set password: {status} {code}")
-            raise PermanentError(f"Graph set password: {status} {code}: {message}")
-        return WriteReceipt(status=status, request_id=request_id)
-
-
-def _error_of(response: Any) -> tuple[str, str]:
-    try:
-        error = response.json().get("error") or {}
-        return str(error.get("code")), str(error.get("message"))[:300]
-    except (ValueError, AttributeError):
-        return "unknown", ""
+        builder = self._client.users.by_user_id(user_id)
+        return await self._write("set password", lambda cfg: builder.patch(body, cfg))
 
 
 class GraphDirectories:

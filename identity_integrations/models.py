@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class DirectoryUser(BaseModel):
@@ -28,6 +28,77 @@ class WriteReceipt(BaseModel):
 
     status: int
     request_id: str | None = None
+    body: dict[str, Any] | None = None
+
+
+class AuthMethod(BaseModel):
+    """A registered authentication method; `kind` names its Graph collection (e.g. phoneMethods)."""
+
+    id: str
+    kind: str
+    label: str = ""
+
+
+class Group(BaseModel):
+    id: str
+    display_name: str
+    mail: str | None = None
+    group_types: list[str] = Field(default_factory=list)
+    mail_enabled: bool = False
+    security_enabled: bool = False
+    on_premises_sync_enabled: bool = False
+    membership_rule: str | None = None
+    role_assignable: bool = False
+    licensed: bool = False
+
+    @property
+    def kind(self) -> str:
+        if "DynamicMembership" in self.group_types or self.membership_rule:
+            return "dynamic"
+        if "Unified" in self.group_types:
+            return "m365"
+        if self.mail_enabled and self.security_enabled:
+            return "mail_security"
+        if self.mail_enabled:
+            return "distribution"
+        return "security"
+
+    @property
+    def exchange_mastered(self) -> bool:
+        """Mail-enabled security groups and distribution lists are read-only in Graph."""
+        return self.kind in {"mail_security", "distribution"}
+
+
+class Sku(BaseModel):
+    sku_id: str
+    part_number: str
+    enabled_units: int
+    consumed_units: int
+
+    @property
+    def free_units(self) -> int:
+        return self.enabled_units - self.consumed_units
+
+
+class UserLicenses(BaseModel):
+    usage_location: str | None
+    direct: set[str] = Field(default_factory=set)
+    inherited: set[str] = Field(default_factory=set)
+
+    @property
+    def all(self) -> set[str]:
+        return self.direct | self.inherited
+
+
+class NewUser(BaseModel):
+    display_name: str
+    given_name: str
+    surname: str
+    user_principal_name: str
+    mail_nickname: str
+    usage_location: str | None = None
+    job_title: str | None = None
+    department: str | None = None
 
 
 class Directory(Protocol):

@@ -1,0 +1,62 @@
+"""Licences: the tenant's subscriptions, a user's licences (direct and group-inherited), and
+atomic assign/swap in one assignLicense call."""
+
+from __future__ import annotations
+
+import uuid
+
+from identity_integrations.graph_base import GraphBase
+from identity_integrations.models import Sku, UserLicenses, WriteReceipt
+
+
+class LicenseOps(GraphBase):
+    async def subscribed_skus(self) -> list[Sku]:
+        result = await self._call("read subscriptions", self._client.subscribed_skus.get)
+        skus: list[Sku] = []
+        for sku in (result.value if result else None) or []:
+            if (sku.applies_to or "User") != "User":
+                continue
+            prepaid = sku.prepaid_units
+            skus.append(
+                Sku(
+                    sku_id=str(sku.sku_id),
+                    part_number=sku.sku_part_number or "",
+                    enabled_units=int(getattr(prepaid, "enabled", 0) or 0),
+                    consumed_units=int(sku.consumed_units or 0),
+                )
+            )
+        return skus
+
+    async def user_licenses(self, user_id: str) -> UserLicenses:
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
+            select=["id", "usageLocation", "assignedLicenses", "licenseAssignmentStates"]
+        )
+        builder = self._client.users.by_user_id(user_id)
+        user = await self._call("read licences", lambda: builder.get(RequestConfiguration(query_parameters=query)))
+        assigned = {str(lic.sku_id) for lic in (user.assigned_licenses or [])} if user else set()
+        inherited = {
+            str(state.sku_id)
+            for state in ((user.license_assignment_states or []) if user else [])
+            if state.assigned_by_group
+        }
+        return UserLicenses(
+            usage_location=user.usage_location if user else None,
+            direct=assigned - inherited,
+            inherited=inherited,
+        )
+
+    async def assign_licenses(self, user_id: str, add: list[str], remove: list[str]) -> WriteReceipt:
+        from msgraph.generated.models.assigned_license import AssignedLicense
+        from msgraph.generated.users.item.assign_license.assign_license_post_request_body import (
+            AssignLicensePostRequestBody,
+        )
+
+        body = AssignLicensePostRequestBody(
+            add_licenses=[AssignedLicense(sku_id=uuid.UUID(sku), disabled_plans=[]) for sku in add],
+            remove_licenses=[uuid.UUID(sku) for sku in remove],
+        )
+        builder = self._client.users.by_user_id(user_id).assign_license
+        return await self._write("assign licences", lambda cfg: builder.post(body, cfg))
