@@ -4,6 +4,7 @@ tierone psa register connectwise|autotask|halopsa --url https://<app>/api/webhoo
 tierone tenants map --psa connectwise --company 250 --tenant <entra tenant id> [--name "Contoso"]
 tierone tenants show [--psa connectwise]
 tierone tenants import --psa halopsa
+tierone tenants check <tenant id>
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--psa", choices=[k.value for k in PsaKind])
     imported = tenants.add_parser("import", help="import the PSA's own mapping (HaloPSA's Azure AD connection)")
     imported.add_argument("--psa", required=True, choices=[k.value for k in PsaKind])
+    check = tenants.add_parser("check", help="what a customer tenant has not granted TierOne yet, per action")
+    check.add_argument("tenant", help="the Entra tenant id")
     return parser
 
 
@@ -78,6 +81,35 @@ async def _show(settings: Settings, psa: PsaKind | None) -> int:
     return 0
 
 
+def _check(settings: Settings, tenant: str) -> int:
+    from identity_integrations.credentials import TenantCredentials
+    from identity_integrations.permissions import NEEDS, missing_by_action, token_roles
+
+    credential = TenantCredentials(settings).for_tenant(tenant)
+    try:
+        granted = token_roles(credential.get_token(settings.graph_scope).token)
+    except Exception as exc:  # the admin needs the reason, whatever azure-identity raised
+        print(f"error: cannot get a Graph token for tenant {tenant}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print("Has the tenant's admin consented to the app? See docs/deploy.md.", file=sys.stderr)
+        return 2
+    missing = missing_by_action(granted)
+    ready = 0
+    for action, needs in NEEDS.items():
+        lacking = missing[action]
+        ready += not lacking
+        status = "ready" if not lacking else "missing " + ", ".join(lacking)
+        role = f"; needs the {needs.entra_role} role" if needs.entra_role else ""
+        exchange = (
+            f"; Exchange: {needs.exchange_permission} + {needs.exchange_role}" if needs.exchange_permission else ""
+        )
+        print(f"{action:<20} {status}{role}{exchange}")
+    print(
+        f"{ready} of {len(NEEDS)} actions have every Graph permission they need. Directory roles are not in the "
+        "token: confirm them in the Entra admin center (Roles and administrators)."
+    )
+    return 0 if ready == len(NEEDS) else 1
+
+
 async def _import(settings: Settings, psa: PsaKind) -> int:
     from psa_integrations.registry import psa_client
     from tierone.storage import Storage
@@ -111,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_register(settings, PsaKind(args.psa), args.url))
         if args.action == "map":
             return asyncio.run(_map(settings, PsaKind(args.psa), args.company, args.tenant, args.name))
+        if args.action == "check":
+            return _check(settings, args.tenant)
         if args.action == "show":
             return asyncio.run(_show(settings, PsaKind(args.psa) if args.psa else None))
         return asyncio.run(_import(settings, PsaKind(args.psa)))

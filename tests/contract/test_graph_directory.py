@@ -136,3 +136,39 @@ async def test_the_client_secret_fallback_reaches_the_same_tenant(sandboxes, ten
     )
     user = await GraphDirectories(settings).for_tenant(tenant["id"]).get_user(tenant["anna"]["id"])
     assert user.user_principal_name == "anna@contoso.example"
+
+
+def test_tenants_check_lists_per_action_what_the_tenant_has_not_granted(sandboxes, tenant, monkeypatch, capsys):
+    from tierone.cli import main
+
+    entra, graph = sandboxes
+    for name, value in entra.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TIERONE_GRAPH_AUTH", "federated")
+    monkeypatch.setenv("TIERONE_APP_CLIENT_ID", tenant["app"].client_id)
+    monkeypatch.setenv("TIERONE_MANAGED_IDENTITY_CLIENT_ID", tenant["identity"].client_id)
+    graph.consent(
+        tenant["id"],
+        tenant["app"].client_id,
+        ["User.Read.All", "RoleManagement.Read.Directory", "User-PasswordProfile.ReadWrite.All"],
+    )
+    try:
+        code = main(["tenants", "check", tenant["id"]])
+    finally:
+        graph.consent(tenant["id"], tenant["app"].client_id)  # back to the default grant
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "password_reset       ready" in out
+    assert "account_unlock       missing User.EnableDisableAccount.All" in out
+
+
+def test_tenants_check_explains_a_tenant_that_never_consented(sandboxes, tenant, monkeypatch, capsys):
+    from tierone.cli import main
+
+    entra, _ = sandboxes
+    for name, value in entra.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TIERONE_APP_CLIENT_ID", tenant["app"].client_id)
+    monkeypatch.setenv("TIERONE_MANAGED_IDENTITY_CLIENT_ID", tenant["identity"].client_id)
+    assert main(["tenants", "check", tenant["unconsented"]]) == 2
+    assert "consented" in capsys.readouterr().err
