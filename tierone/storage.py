@@ -28,7 +28,9 @@ TICKETS = "tickets"
 TENANTS = "tenants"
 SECRETS = "secrets"
 AUDIT = "audit"
-ALL_TABLES = (DELIVERIES, TICKETS, TENANTS, SECRETS, AUDIT)
+LEDGER = "ledger"
+MODELS = "models"  # per-MSP triage models (tierone/triage/store.py)
+ALL_TABLES = (DELIVERIES, TICKETS, TENANTS, SECRETS, AUDIT, LEDGER, MODELS)
 
 
 class ConcurrencyConflict(Exception):
@@ -46,10 +48,17 @@ class StorageAccount:
         self._credential: Any = None
 
     def _managed_identity(self) -> Any:
+        """The app's user-assigned identity in Azure; on an admin's workstation (no client id set),
+        whoever is signed in to the Azure CLI — so `tierone` commands work against the real account."""
         if self._credential is None:
-            from azure.identity import ManagedIdentityCredential
+            if self._settings.storage_client_id:
+                from azure.identity import ManagedIdentityCredential
 
-            self._credential = ManagedIdentityCredential(client_id=self._settings.storage_client_id)
+                self._credential = ManagedIdentityCredential(client_id=self._settings.storage_client_id)
+            else:
+                from azure.identity import AzureCliCredential
+
+                self._credential = AzureCliCredential()
         return self._credential
 
     def _endpoint(self, service: str) -> str:
@@ -224,6 +233,7 @@ class Storage:
         self.tenants = Table(self.account, TENANTS)
         self.secrets = Table(self.account, SECRETS)
         self.audit = Table(self.account, AUDIT)
+        self.ledger = Table(self.account, LEDGER)
         self.ticket_queue = Queue(self.account, TICKETS_QUEUE)
 
 
