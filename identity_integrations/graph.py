@@ -104,6 +104,19 @@ class GraphDirectory(UserOps, AuthMethodOps, GroupOps, LicenseOps):
             raise PermanentError(f"{len(users)} directory users match the requester's e-mail address")
         return to_user(users[0]) if users else None
 
+    async def find_user_by_display_name(self, name: str) -> DirectoryUser | None:
+        """The one user with exactly this display name; None when nobody or several people match."""
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter=f"displayName eq {odata_literal(name.strip())}", select=USER_FIELDS, top=2
+        )
+        config = RequestConfiguration(query_parameters=query)
+        result = await self._call("find user by name", lambda: self._client.users.get(request_configuration=config))
+        users = list((result.value if result else None) or [])
+        return to_user(users[0]) if len(users) == 1 else None
+
     async def get_user(self, user_id: str) -> DirectoryUser:
         from kiota_abstractions.base_request_configuration import RequestConfiguration
         from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import httpx
+
 from identity_integrations.models import WriteReceipt
 from tierone.errors import PermanentError, TransientError
 
@@ -73,6 +75,9 @@ class GraphBase:
             raise PermanentError(f"cannot sign in to tenant {self.tenant_id}: {first_line}") from exc
         except ServiceRequestError as exc:
             raise TransientError(f"Graph {what}: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            # A timeout or a connection dropped mid-exchange; a write's ledger entry makes the retry check first.
+            raise TransientError(f"Graph {what}: connection broke ({type(exc).__name__})") from exc
 
     @staticmethod
     def _write_config() -> Any:

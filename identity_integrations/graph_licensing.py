@@ -19,7 +19,7 @@ class LicenseOps(GraphBase):
             prepaid = sku.prepaid_units
             skus.append(
                 Sku(
-                    sku_id=str(sku.sku_id),
+                    sku_id=str(sku.sku_id).lower(),
                     part_number=sku.sku_part_number or "",
                     enabled_units=int(getattr(prepaid, "enabled", 0) or 0),
                     consumed_units=int(sku.consumed_units or 0),
@@ -36,16 +36,22 @@ class LicenseOps(GraphBase):
         )
         builder = self._client.users.by_user_id(user_id)
         user = await self._call("read licences", lambda: builder.get(RequestConfiguration(query_parameters=query)))
-        assigned = {str(lic.sku_id) for lic in (user.assigned_licenses or [])} if user else set()
-        inherited = {
-            str(state.sku_id)
-            for state in ((user.license_assignment_states or []) if user else [])
-            if state.assigned_by_group
-        }
+        if user is None:
+            return UserLicenses(usage_location=None)
+        assigned = {str(lic.sku_id).lower() for lic in user.assigned_licenses or []}
+        states = list(user.license_assignment_states or [])
+        inherited_from: dict[str, list[str]] = {}
+        for state in states:
+            if state.assigned_by_group:
+                inherited_from.setdefault(str(state.sku_id).lower(), []).append(str(state.assigned_by_group))
+        # A SKU can be assigned directly *and* through a group: only states without a group are direct.
+        # Without any states (older data) every assigned SKU counts as direct.
+        direct = {str(s.sku_id).lower() for s in states if not s.assigned_by_group} if states else assigned
         return UserLicenses(
-            usage_location=user.usage_location if user else None,
-            direct=assigned - inherited,
-            inherited=inherited,
+            usage_location=user.usage_location,
+            direct=direct & assigned if assigned else direct,
+            inherited=set(inherited_from),
+            inherited_from=inherited_from,
         )
 
     async def assign_licenses(self, user_id: str, add: list[str], remove: list[str]) -> WriteReceipt:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from identity_integrations.graph_base import GraphBase, GraphError
 from identity_integrations.models import AuthMethod, WriteReceipt
 from tierone.errors import PermanentError
@@ -29,6 +31,28 @@ _BY_ID_BUILDER = {
     "temporary_access_pass_methods": "by_temporary_access_pass_authentication_method_id",
     "windows_hello_for_business_methods": "by_windows_hello_for_business_authentication_method_id",
 }
+
+
+class TapPolicy(BaseModel):
+    """The tenant's Temporary Access Pass policy (authenticationMethodConfigurations/TemporaryAccessPass)."""
+
+    enabled: bool
+    include_all_users: bool = False
+    include_groups: list[str] = Field(default_factory=list)
+    exclude_groups: list[str] = Field(default_factory=list)
+    default_lifetime_minutes: int = 60
+    minimum_lifetime_minutes: int = 60
+    maximum_lifetime_minutes: int = 480
+    usable_once_only: bool = False  # True: the policy allows one-time passes only
+
+    def covers(self, group_ids: set[str]) -> bool:
+        """Whether a user in these groups is in the policy's scope."""
+        if not self.enabled or group_ids.intersection(self.exclude_groups):
+            return False
+        return self.include_all_users or bool(group_ids.intersection(self.include_groups))
+
+    def lifetime(self, wanted: int) -> int:
+        return max(self.minimum_lifetime_minutes, min(self.maximum_lifetime_minutes, wanted))
 
 
 class DefaultMethodFirst(PermanentError):
@@ -77,6 +101,36 @@ class AuthMethodOps(GraphBase):
             if exc.status == 404:
                 return WriteReceipt(status=404)  # already gone
             raise
+
+    async def tap_policy(self) -> TapPolicy:
+        configurations = self._client.policies.authentication_methods_policy.authentication_method_configurations
+        builder = configurations.by_authentication_method_configuration_id("TemporaryAccessPass")
+        config = await self._call("read TAP policy", builder.get)
+        if config is None:
+            return TapPolicy(enabled=False)
+
+        def field(name: str, wire: str) -> Any:
+            # Without the @odata.type discriminator the SDK leaves subtype fields in additional_data.
+            value = getattr(config, name, None)
+            return value if value is not None else (getattr(config, "additional_data", None) or {}).get(wire)
+
+        state = field("state", "state")
+        targets = field("include_targets", "includeTargets") or []
+        excluded = field("exclude_targets", "excludeTargets") or []
+        ids = [str(t.get("id") if isinstance(t, dict) else t.id) for t in targets]
+        policy = TapPolicy(
+            enabled=str(getattr(state, "value", state) or "").lower() == "enabled",
+            include_all_users="all_users" in ids,
+            include_groups=[i for i in ids if i != "all_users"],
+            exclude_groups=[str(t.get("id") if isinstance(t, dict) else t.id) for t in excluded],
+            usable_once_only=bool(field("is_usable_once", "isUsableOnce")),
+        )
+        limits = {
+            "default_lifetime_minutes": field("default_lifetime_in_minutes", "defaultLifetimeInMinutes"),
+            "minimum_lifetime_minutes": field("minimum_lifetime_in_minutes", "minimumLifetimeInMinutes"),
+            "maximum_lifetime_minutes": field("maximum_lifetime_in_minutes", "maximumLifetimeInMinutes"),
+        }
+        return policy.model_copy(update={k: int(v) for k, v in limits.items() if v is not None})
 
     async def create_tap(self, user_id: str, lifetime_minutes: int, usable_once: bool) -> tuple[str, WriteReceipt]:
         from msgraph.generated.models.temporary_access_pass_authentication_method import (

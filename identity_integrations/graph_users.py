@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from identity_integrations.graph_base import GraphBase, GraphError, odata_literal
@@ -52,6 +53,18 @@ class UserOps(GraphBase):
             if exc.status == 403 and exc.mentions("not licensed", "premium license"):
                 raise NotLicensed("the tenant has no Entra ID P2 licence for risky users") from exc
             raise
+
+    async def sessions_valid_from(self, user_id: str) -> datetime | None:
+        """signInSessionsValidFromDateTime: moved forward by every session revocation (the read-back)."""
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
+            select=["id", "signInSessionsValidFromDateTime"]
+        )
+        builder = self._client.users.by_user_id(user_id)
+        user = await self._call("read sessions", lambda: builder.get(RequestConfiguration(query_parameters=query)))
+        return user.sign_in_sessions_valid_from_date_time if user else None
 
     async def create_user(self, new: NewUser, password: str) -> WriteReceipt:
         from msgraph.generated.models.password_profile import PasswordProfile

@@ -82,8 +82,9 @@ class Sku(BaseModel):
 
 class UserLicenses(BaseModel):
     usage_location: str | None
-    direct: set[str] = Field(default_factory=set)
+    direct: set[str] = Field(default_factory=set)  # a SKU may be both direct and inherited
     inherited: set[str] = Field(default_factory=set)
+    inherited_from: dict[str, list[str]] = Field(default_factory=dict)  # skuId → ids of the groups granting it
 
     @property
     def all(self) -> set[str]:
@@ -105,6 +106,8 @@ class Directory(Protocol):
     tenant_id: str
 
     async def find_user_by_email(self, email: str) -> DirectoryUser | None: ...
+
+    async def find_user_by_display_name(self, name: str) -> DirectoryUser | None: ...
 
     async def get_user(self, user_id: str) -> DirectoryUser: ...
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from psa_integrations.models import Note, NoteVisibility, PsaKind, Ticket, TimeEntry, WebhookEvent
+from psa_integrations.models import ClosedTicket, Note, NoteVisibility, PsaKind, Ticket, TimeEntry, WebhookEvent
 
 
 class PsaClient(Protocol):
@@ -42,6 +42,16 @@ class PsaClient(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ClosedTicketSource(Protocol):
+    """An optional capability of a PSA client, used by `tierone learn`: the MSP's resolved tickets."""
+
+    async def list_closed_tickets(self, since: datetime, limit: int) -> list[ClosedTicket]:
+        """Tickets closed at or after `since`, newest first, at most `limit`, with their categories and
+        resolution text."""
+        ...
 
 
 class WebhookVerifier(Protocol):

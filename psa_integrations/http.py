@@ -56,8 +56,9 @@ async def send(
             last_problem = f"connection failed ({type(exc).__name__})"
             await asyncio.sleep(backoff_delay(attempt))
             continue
-        except httpx.TimeoutException as exc:
-            last_problem = f"timed out ({type(exc).__name__})"
+        except httpx.TransportError as exc:
+            # A timeout or a connection dropped mid-exchange: the vendor may have acted on a write.
+            last_problem = f"connection broke ({type(exc).__name__})"
             if not is_read:
                 raise TransientError(f"{vendor} {method} {last_problem}") from exc
             await asyncio.sleep(backoff_delay(attempt))

@@ -40,6 +40,20 @@ class Ticket(BaseModel):
     created_at: datetime | None = None
 
 
+class ClosedTicket(BaseModel):
+    """A resolved ticket as `tierone learn` reads it: what was asked, how the PSA filed it, how it ended."""
+
+    psa: PsaKind
+    id: str
+    summary: str
+    description: str = ""
+    categories: list[str] = Field(
+        default_factory=list, description="the PSA's own filing, broad to narrow: type/subtype/item, issue/sub-issue"
+    )
+    resolution: str = ""
+    closed_at: datetime | None = None
+
+
 class Note(BaseModel):
     id: str
     text: str

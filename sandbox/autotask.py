@@ -127,6 +127,34 @@ DEFAULT_QUEUES = {
     29683483: "Escalations",
 }
 DEFAULT_QUEUE_ID = 29683481
+# Issue types and sub-issue types are tenant-defined; these are the kind an MSP sets up. A sub-issue
+# type belongs to one issue type (its picklist's parent value), as in Autotask.
+ISSUE_TYPES = {
+    8: "Account / Access",
+    9: "Email",
+    10: "Hardware",
+    11: "Network",
+    12: "Software",
+    13: "User Lifecycle",
+    14: "Line of Business Application",
+}
+SUB_ISSUE_TYPES = {  # value: (label, parent issue type)
+    201: ("Password Reset", 8),
+    202: ("Account Unlock", 8),
+    203: ("MFA / Authenticator", 8),
+    204: ("Group Membership", 8),
+    205: ("Licence Change", 8),
+    211: ("Shared Mailbox Permission", 9),
+    212: ("Mail Delivery", 9),
+    221: ("Printer", 10),
+    222: ("Laptop / Desktop", 10),
+    231: ("Wi-Fi / Internet", 11),
+    241: ("Install / Update", 12),
+    251: ("New Starter", 13),
+    252: ("Leaver", 13),
+    261: ("Login / Password", 14),
+}
+TICKET_CATEGORIES = {2: "Standard", 3: "AEM Alert", 4: "Service Request", 5: "Incident"}
 NOTE_TYPES = {1: "Task Notes", 2: "Task Detail", 3: "Task Summary", 13: "Internal Notes"}
 NOTE_PUBLISH = {1: "All Autotask Users", 2: "Internal Only"}
 ROLES = {29683464: "Technician I", 29683465: "Technician II", 29683466: "Service Desk Manager"}
@@ -208,14 +236,14 @@ TICKETS = Entity(
     "Tickets",
     _names(
         "id ticketNumber title description status priority queueID companyID companyLocationID contactID "
-        "assignedResourceID assignedResourceRoleID ticketType ticketCategory source dueDateTime createDate "
-        "createdByContactID creatorResourceID creatorType lastActivityDate lastActivityResourceID completedDate "
-        "completedByResourceID resolution userDefinedFields"
+        "assignedResourceID assignedResourceRoleID ticketType ticketCategory issueType subIssueType source "
+        "dueDateTime createDate createdByContactID creatorResourceID creatorType lastActivityDate "
+        "lastActivityResourceID completedDate completedByResourceID resolution userDefinedFields"
     ),
     ints=_set(
         "id status priority queueID companyID companyLocationID contactID assignedResourceID assignedResourceRoleID "
-        "ticketType ticketCategory source createdByContactID creatorResourceID creatorType lastActivityResourceID "
-        "completedByResourceID"
+        "ticketType ticketCategory issueType subIssueType source createdByContactID creatorResourceID creatorType "
+        "lastActivityResourceID completedByResourceID"
     ),
     times=_set("dueDateTime createDate lastActivityDate completedDate"),
     lengths={"title": 255, "description": 8000, "resolution": 32000},
@@ -225,6 +253,11 @@ TICKETS = Entity(
         "lastActivityResourceID completedDate completedByResourceID"
     ),
     references={"companyID": "Companies", "contactID": "Contacts", "assignedResourceID": "Resources"},
+    picklists={
+        "issueType": lambda: ISSUE_TYPES,
+        "subIssueType": lambda: {value: label for value, (label, _) in SUB_ISSUE_TYPES.items()},
+        "ticketCategory": lambda: TICKET_CATEGORIES,
+    },
     writable=True,
     udfs=True,
 )
@@ -1933,20 +1966,21 @@ class AutotaskSandbox:
             "isReference": bool(reference),
             "referenceEntityType": reference[:-1] if reference.endswith("s") else reference,
             "isPickList": picklist is not None,
-            "picklistValues": None if picklist is None else self._picklist_values(picklist),
-            "picklistParentValueField": "",
+            "picklistValues": None if picklist is None else self._picklist_values(picklist, name),
+            "picklistParentValueField": "issueType" if entity is TICKETS and name == "subIssueType" else "",
             "isSupportedWebhookField": entity is TICKETS and name in {f.ticket_field for f in WEBHOOK_FIELDS},
         }
 
     @staticmethod
-    def _picklist_values(picklist: Mapping[int, str]) -> list[JSON]:
+    def _picklist_values(picklist: Mapping[int, str], name: str = "") -> list[JSON]:
+        parents = {value: parent for value, (_, parent) in SUB_ISSUE_TYPES.items()} if name == "subIssueType" else {}
         return [
             {
                 "value": str(value),
                 "label": label,
                 "isDefaultValue": False,
                 "sortOrder": order,
-                "parentValue": "",
+                "parentValue": str(parents[value]) if value in parents else "",
                 "isActive": True,
                 "isSystem": True,
             }

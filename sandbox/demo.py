@@ -21,6 +21,7 @@ from sandbox.psa_views import TicketRef, view
 from sandbox.stack import LocalStack
 
 RESOLVED, APPROVAL, ESCALATED = "resolved", "awaiting_approval", "escalated"
+CREDENTIAL_INTENTS = frozenset({"password_reset", "mfa_reset", "onboarding"})
 
 
 class MemoryLog(logging.Handler):
@@ -43,14 +44,28 @@ class TicketReport:
     expected: str
 
 
-def _ticket_state(stack: LocalStack, ref: TicketRef) -> tuple[str, str]:
+def _ticket_row(stack: LocalStack, ref: TicketRef) -> dict[str, object]:
     for row in stack.table_rows():
         if row.get("PartitionKey") == ref.psa and row.get("RowKey") == str(ref.id) and "State" in row:
-            return str(row["State"]), str(row.get("Reason") or row.get("Status") or "")
-    return "missing", "no processing record"
+            return row
+    return {"State": "missing", "Reason": "no processing record"}
 
 
-def _check_link(stack: LocalStack, ref: TicketRef, person: world.Person, tenant_id: str) -> str:
+def _issued_secret(stack: LocalStack, scenario: world.Scenario, intent: str, requester: str) -> str | None:
+    """What the directory now holds for the credential the ticket handed over (sandbox introspection)."""
+    person = scenario.person(requester)
+    tenant = scenario.customer_of(requester).tenant_id
+    if intent == "password_reset":
+        return stack.graph.password_of(tenant, person.user_id)
+    if intent == "mfa_reset":
+        tap = stack.graph.tap_of(tenant, person.user_id) or {}
+        return str(tap.get("temporaryAccessPass") or "") or None
+    if intent == "onboarding":
+        return stack.graph.password_of(tenant, f"john.smith@{scenario.customer_of(requester).domain}")
+    return None
+
+
+def _check_link(stack: LocalStack, ref: TicketRef, expected: str | None) -> str:
     """Open the link as the user would: GET shows a button, POST reveals once, a second POST is refused."""
     notes = view(stack, ref).notes_by_tierone(internal=False)
     urls = [m for text in notes for m in re.findall(r"https?://[^\s<\"]+/api/secrets/[A-Za-z0-9_-]+", text)]
@@ -60,12 +75,11 @@ def _check_link(stack: LocalStack, ref: TicketRef, person: world.Person, tenant_
         looked = http.get(urls[0])
         revealed = http.post(urls[0])
         again = http.post(urls[0])
-    actual = stack.graph.password_of(tenant_id, person.user_id)
     shown = re.search(r"<code>([^<]+)</code>", revealed.text)
     if looked.status_code != 200 or revealed.status_code != 200 or again.status_code != 410:
         return f"FAIL: link answered {looked.status_code}/{revealed.status_code}/{again.status_code}"
-    if not shown or shown.group(1) != actual:
-        return "FAIL: the link did not show the password that is set in the directory"
+    if not shown or not expected or shown.group(1) != expected:
+        return "FAIL: the link did not show the credential that is set in the directory"
     return "one-time link shown once, matches the directory, then refused"
 
 
@@ -102,14 +116,19 @@ def run() -> int:
         errors = 0
         passwords: list[str] = []
         for ref, ticket in created:
-            state, detail = _ticket_state(stack, ref)
+            row = _ticket_row(stack, ref)
+            state, intent = str(row["State"]), str(row.get("Intent") or "?")
+            detail = str(row.get("Reason") or row.get("Status") or "")
             if state == RESOLVED:
-                person = scenario.person(ticket.requester)
-                tenant = scenario.customers[person.company].tenant_id
-                passwords.append(stack.graph.password_of(tenant, person.user_id) or "")
-                link = _check_link(stack, ref, person, tenant)
-                detail = f"closed as '{detail}'; {link}"
-                errors += link.startswith("FAIL")
+                detail = f"{intent}, closed as '{row.get('Status')}'"
+                secret = _issued_secret(stack, scenario, intent, ticket.requester)
+                if intent in CREDENTIAL_INTENTS:
+                    passwords.append(secret or "")
+                    link = _check_link(stack, ref, secret)
+                    detail += f"; {link}"
+                    errors += link.startswith("FAIL")
+            elif state == ESCALATED:
+                detail = f"{intent}: {detail}"
             if state != ticket.expected:
                 errors += 1
                 detail += f" (expected {ticket.expected})"

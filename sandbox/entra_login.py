@@ -25,6 +25,12 @@ its home tenant. A federated identity credential (`federated_subject`) trusts ma
 whose `sub` is that identity's principal (object) id and whose audience is `api://AzureADTokenExchange`,
 the secretless pattern of graph.md §9.2. Certificate credentials are not modelled.
 
+Tokens carry only the permissions of the resource they are for, as Entra's do: a token for
+Exchange Online (`https://outlook.office365.com`, app id 00000002-0000-0ff1-ce00-000000000000) holds
+the consented Exchange app roles (`EXCHANGE_APP_ROLES`, e.g. `Exchange.ManageAsApp`) and a Graph
+token the rest. Consent is recorded as one flat list of permission names for simplicity. A token
+for a resource with no consented roles has no `roles` claim at all (like Entra's).
+
 Issuer strings inside tokens are the real cloud's (`https://login.microsoftonline.com/{tid}/v2.0`,
 `https://sts.windows.net/{tid}/`) so production configuration (e.g. a FIC's issuer) reads the same
 here; only the host that serves the endpoints is local.
@@ -65,6 +71,7 @@ from sandbox._server import BackgroundServer
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 EXCHANGE_RESOURCE = "https://outlook.office365.com"
+EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"  # "Office 365 Exchange Online"
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 PUBLIC_CLOUD_LOGIN = "https://login.microsoftonline.com"
@@ -80,17 +87,42 @@ KNOWN_RESOURCES: Mapping[str, str] = {
     GRAPH_RESOURCE + "/": GRAPH_RESOURCE,
     GRAPH_APP_ID: GRAPH_RESOURCE,
     EXCHANGE_RESOURCE: EXCHANGE_RESOURCE,
+    EXCHANGE_RESOURCE + "/": EXCHANGE_RESOURCE,
+    EXCHANGE_APP_ID: EXCHANGE_RESOURCE,
     **dict.fromkeys(_LOOPBACK_RESOURCES, GRAPH_RESOURCE),
 }
 
+# App roles of the Office 365 Exchange Online resource (graph.md §6.3, §6.4); every other consented
+# permission is read as a Microsoft Graph one.
+EXCHANGE_APP_ROLES = frozenset({"Exchange.ManageAsApp", "Exchange.ManageAsAppV2", "full_access_as_app"})
+
 # What admin consent grants when the caller does not say: TierOne's least-privilege set (graph.md
-# Appendix A) for the actions the sandbox serves.
+# Appendix A) for the actions the Graph and Exchange sandboxes serve.
 DEFAULT_APP_PERMISSIONS: tuple[str, ...] = (
-    "User.Read.All",
-    "User-PasswordProfile.ReadWrite.All",
-    "User.EnableDisableAccount.All",
-    "User.RevokeSessions.All",
-    "RoleManagement.Read.Directory",
+    # Microsoft Graph
+    "User.Read.All",  # look up users, managers, memberOf, licence details
+    "User.ReadWrite.All",  # create users, set manager/usageLocation/jobTitle/department (no narrower one)
+    "User-PasswordProfile.ReadWrite.All",  # password reset
+    "User.EnableDisableAccount.All",  # block / unblock sign-in
+    "User.RevokeSessions.All",  # revokeSignInSessions
+    "RoleManagement.Read.Directory",  # directory roles of a target before acting
+    "Domain.Read.All",  # verified domains before creating a user
+    "IdentityRiskyUser.ReadWrite.All",  # read and dismiss user risk
+    "UserAuthenticationMethod.Read.All",  # list a user's authentication methods
+    "UserAuthMethod-MicrosoftAuthApp.ReadWrite.All",  # the granular per-type deletes ("MFA reset")
+    "UserAuthMethod-Phone.ReadWrite.All",
+    "UserAuthMethod-SoftwareOATH.ReadWrite.All",
+    "UserAuthMethod-Passkey.ReadWrite.All",
+    "UserAuthMethod-WindowsHello.ReadWrite.All",
+    "UserAuthMethod-Email.ReadWrite.All",
+    "UserAuthMethod-TAP.ReadWrite.All",  # create a Temporary Access Pass
+    "Policy.Read.AuthenticationMethod",  # read the TAP policy
+    "GroupMember.ReadWrite.All",  # list groups and members, add/remove members
+    "LicenseAssignment.ReadWrite.All",  # subscribedSkus, licenseDetails, assignLicense
+    "MailboxSettings.ReadWrite",  # automatic replies
+    "Mail.Send",  # notification mail
+    # Office 365 Exchange Online
+    "Exchange.ManageAsApp",  # InvokeCommand (mailbox permissions, DL members, convert, hide from GAL)
 )
 
 ACCESS_TOKEN_LIFETIME_S = 3599  # what Entra reports as expires_in for app-only tokens
@@ -556,12 +588,14 @@ class EntraSandbox:
             "idp": f"https://sts.windows.net/{tenant}/",
             "idtyp": "app",
             "oid": consent.service_principal_id,
-            "roles": list(consent.permissions),
             "sub": consent.service_principal_id,
             "tid": tenant,
             "uti": _b64url(secrets.token_bytes(16)),
             "ver": "1.0",
         }
+        roles = roles_for_resource(KNOWN_RESOURCES.get(resource, resource), consent.permissions)
+        if roles:
+            claims["roles"] = roles
         return self.signer.sign(claims)
 
     def verify_access_token(self, token: str, audiences: Iterable[str]) -> dict[str, Any]:
@@ -876,6 +910,15 @@ class EntraSandbox:
             {"statusCode": status, "message": message, "correlationId": str(uuid.uuid4())},
             status_code=status,
         )
+
+
+def roles_for_resource(resource: str, permissions: Iterable[str]) -> list[str]:
+    """The consented permissions that belong to `resource` (what lands in its tokens' `roles`)."""
+    if resource == EXCHANGE_RESOURCE:
+        return [p for p in permissions if p in EXCHANGE_APP_ROLES]
+    if resource == GRAPH_RESOURCE:
+        return [p for p in permissions if p not in EXCHANGE_APP_ROLES]
+    return []
 
 
 def _resource_from_scope(scope: str) -> str:

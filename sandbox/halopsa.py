@@ -112,6 +112,8 @@ DEFAULT_OUTCOMES: tuple[tuple[int, str, bool], ...] = (
     (12, "Private Note", True),
 )
 DEFAULT_TEAMS = ("1st Line Support", "2nd Line Support", "3rd Line Support")
+# Ticket types as a fresh Halo instance has them (ids illustrative); categories are free text paths.
+DEFAULT_TICKET_TYPES = {1: "Incident", 3: "Service Request", 4: "Problem", 5: "Change Request"}
 
 # What a ticket list shows of each ticket (the full record comes from /api/Tickets/{id}).
 TICKET_LIST_FIELDS = (
@@ -132,6 +134,9 @@ TICKET_LIST_FIELDS = (
     "hasbeenclosed",
     "dateoccurred",
     "lastactiondate",
+    "tickettype_name",
+    "category_1",
+    "dateclosed",
 )
 # What the "small object" webhook payload carries (psa.md §5.3 a).
 TICKET_SMALL_FIELDS = (
@@ -680,6 +685,7 @@ class _Store:
                 "details_html": details_html,
                 "status_id": 1,
                 "tickettype_id": _strict_int(record, "tickettype_id", index) or 1,
+                "category_1": str(record.get("category_1") or ""),
                 "client_id": client_id,
                 "client_name": client["name"],
                 "site_id": site["id"] if site else None,
@@ -739,7 +745,7 @@ class _Store:
             team = self._team_name(record["team"], index) if record.get("team") is not None else ticket["team"]
             agent_id = _strict_int(record, "agent_id", index)
             agent_id = ticket["agent_id"] if agent_id is None else agent_id
-            for key in ("summary", "details", "details_html"):
+            for key in ("summary", "details", "details_html", "category_1", "closure_note"):
                 if isinstance(record.get(key), str):
                     ticket[key] = record[key]
             events: list[TicketEvent] = []
@@ -771,6 +777,9 @@ class _Store:
         with self.lock:
             rendered = copy.deepcopy(ticket)
             rendered["status_name"] = self.statuses[ticket["status_id"]]["name"]
+            rendered["tickettype_name"] = DEFAULT_TICKET_TYPES.get(ticket["tickettype_id"], "Incident")
+            if ticket.get("closure_note"):
+                rendered["closure_note_html"] = to_html(str(ticket["closure_note"]))
             if ticket.get("agent_id") in self.agents:
                 rendered["agent_name"] = self.agents[ticket["agent_id"]]["name"]
             if not details:
@@ -1183,8 +1192,11 @@ class HaloSandbox:
         site_id: int | None = None,
         team: str | None = None,
         opened_at: datetime | None = None,
+        tickettype_id: int | None = None,
+        category: str | None = None,
     ) -> JSON:
-        """A ticket logged by agent `agent_id` (default: a human technician); fires webhooks."""
+        """A ticket logged by agent `agent_id` (default: a human technician); fires webhooks.
+        `category` is Halo's category path, e.g. "Account>Password Reset"."""
         user = self._store.users.get(user_id) if user_id else None
         record: JSON = {
             "summary": summary,
@@ -1194,14 +1206,22 @@ class HaloSandbox:
             "site_id": site_id or (user or {}).get("site_id"),
             "team": team,
             "dateoccurred": halo_time(opened_at) if opened_at else None,
+            "tickettype_id": tickettype_id,
+            "category_1": category,
         }
         ticket, event = self._store.create_ticket(record, 0, agent_id or self.human_agent_id)
         self._fire([event])
         return self.ticket(int(ticket["id"]))
 
-    def set_ticket_status(self, ticket_id: int, status_id: int, agent_id: int | None = None) -> JSON:
+    def set_ticket_status(
+        self, ticket_id: int, status_id: int, agent_id: int | None = None, *, closure_note: str | None = None
+    ) -> JSON:
+        """Change the status as an agent does; closing with a `closure_note` fills Halo's closure note."""
         with self._store.lock:
-            events = self._store.set_status(self._store.ticket(ticket_id), status_id, agent_id or self.human_agent_id)
+            ticket = self._store.ticket(ticket_id)
+            if closure_note is not None:
+                ticket["closure_note"] = closure_note
+            events = self._store.set_status(ticket, status_id, agent_id or self.human_agent_id)
         self._fire(events)
         return self.ticket(ticket_id)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sandbox.psa_views import TicketRef
 from sandbox.stack import LocalStack
+from tierone.playbooks.context import OnboardingTemplate
 
 
 @dataclass
@@ -97,6 +98,50 @@ DEMO_TICKETS = [
         "Please reset it.</p><p>Nina Patel<br>Accounts, Northwind Traders</p>",
         "resolved",
     ),
+    DemoTicket(
+        "omar",
+        "Account blocked",
+        "Hi, my account has been blocked since yesterday and I cannot log in to anything. Please unlock it.\n"
+        "Thanks, Omar Haddad",
+        "resolved",
+    ),
+    DemoTicket(
+        "tom",
+        "New phone - Authenticator not working",
+        "I got a new phone over the weekend and the Microsoft Authenticator app no longer works. "
+        "Can you reset my MFA so I can set it up again? Tom",
+        "resolved",
+    ),
+    DemoTicket(
+        "grace",
+        "Add Anna Berg to the Sales group",
+        "Hi, please add Anna Berg to the Sales group, she is helping the sales team this quarter. Grace",
+        "resolved",
+    ),
+    DemoTicket(
+        "grace",
+        "Shared mailbox access for Anna",
+        "Please give Anna Berg full access to the info@contosodental.example shared mailbox. Thanks, Grace",
+        "resolved",
+    ),
+    DemoTicket(
+        "priya",
+        "Licence for Ben",
+        "Hello, Ben Ortiz needs a Microsoft 365 Business Premium licence for the new case system. Priya",
+        "resolved",
+    ),
+    DemoTicket(
+        "grace",
+        "New starter: John Smith",
+        "New starter: John Smith, starting Monday as Sales Executive. Please set up his account. Grace",
+        "resolved",
+    ),
+    DemoTicket(
+        "priya",
+        "Leaver: Carl Jensen",
+        "Carl Jensen is leaving us; his last day is Friday. Please offboard his account. Priya",
+        "resolved",
+    ),
 ]
 
 _CUSTOMERS = [
@@ -110,9 +155,17 @@ _PEOPLE = [
     ("grace", "Grace Hopper", "contoso"),
     ("ben", "Ben Ortiz", "fabrikam"),
     ("priya", "Priya Shah", "fabrikam"),
+    ("carl", "Carl Jensen", "fabrikam"),
     ("nina", "Nina Patel", "northwind"),
     ("omar", "Omar Haddad", "northwind"),
 ]
+
+
+PERSON_DETAILS: dict[str, dict[str, Any]] = {
+    "ben": {"usage_location": "GB"},
+    "carl": {"usage_location": "GB", "job_title": "Paralegal"},
+    "omar": {"account_enabled": False},
+}
 
 
 def load(stack: LocalStack) -> Scenario:
@@ -136,6 +189,7 @@ def load(stack: LocalStack) -> Scenario:
                     company_id=str(customer.company_id),
                     tenant_id=customer.tenant_id,
                     customer_name=customer.name,
+                    onboarding=ONBOARDING_TEMPLATES.get(customer.key),
                 )
             )
     for key, name, company in _PEOPLE:
@@ -143,14 +197,13 @@ def load(stack: LocalStack) -> Scenario:
         first, last = name.split(" ", 1)
         email = f"{first}.{last}@{customer.domain}".lower()
         person = Person(key, name, email, company)
-        user = stack.graph.add_user(customer.tenant_id, name, email, mail=email, given_name=first, surname=last)
+        user = stack.graph.add_user(
+            customer.tenant_id, name, email, mail=email, given_name=first, surname=last, **PERSON_DETAILS.get(key, {})
+        )
         person.user_id = str(user["id"])
         _add_contact(stack, customer, person)
         customer.people[key] = person
-    contoso, fabrikam = customers["contoso"], customers["fabrikam"]
-    stack.graph.assign_role(contoso.tenant_id, contoso.people["grace"].user_id, "Global Administrator")
-    stack.graph.set_manager(contoso.tenant_id, contoso.people["anna"].user_id, contoso.people["grace"].user_id)
-    stack.graph.set_manager(fabrikam.tenant_id, fabrikam.people["ben"].user_id, fabrikam.people["priya"].user_id)
+    _seed_identity_work(stack, customers)
 
     tenants = TenantMap(Storage(Settings.from_env()).tenants)
 
@@ -160,6 +213,50 @@ def load(stack: LocalStack) -> Scenario:
 
     asyncio.run(store_mappings())
     return Scenario(customers=customers, board_id=int(board["id"]))
+
+
+ONBOARDING_TEMPLATES = {
+    "contoso": OnboardingTemplate(
+        domain="contosodental.example",
+        upn_pattern="{first}.{last}",
+        usage_location="US",
+        license_sku="SPB",
+        groups=["All Staff"],
+        groups_by_role={"sales": ["Sales"]},
+    )
+}
+
+
+def _seed_identity_work(stack: LocalStack, customers: dict[str, Customer]) -> None:
+    """What the identity tickets need: managers, an admin, groups, licences, a shared mailbox,
+    registered MFA methods, a TAP policy, a blocked account."""
+    graph = stack.graph
+    contoso, fabrikam, northwind = customers["contoso"], customers["fabrikam"], customers["northwind"]
+    c, f, n = contoso.people, fabrikam.people, northwind.people
+    graph.assign_role(contoso.tenant_id, c["grace"].user_id, "Global Administrator")
+    for report in ("anna", "tom"):
+        graph.set_manager(contoso.tenant_id, c[report].user_id, c["grace"].user_id)
+    for report in ("ben", "carl"):
+        graph.set_manager(fabrikam.tenant_id, f[report].user_id, f["priya"].user_id)
+
+    graph.set_tap_policy(contoso.tenant_id, enabled=True, usable_once=True)
+    graph.add_auth_method(
+        contoso.tenant_id, c["tom"].user_id, "microsoftAuthenticator", default=True, display_name="Tom's old iPhone"
+    )
+    graph.add_auth_method(
+        contoso.tenant_id, c["tom"].user_id, "phone", phone_type="mobile", phone_number="+1 206 555 0142"
+    )
+    graph.add_group(contoso.tenant_id, "Sales", kind="security")
+    graph.add_group(contoso.tenant_id, "All Staff", kind="m365")
+    graph.add_subscription(contoso.tenant_id, "SPB", seats=25)
+    stack.exchange.add_shared_mailbox(contoso.tenant_id, "Contoso Info", "info@contosodental.example")
+
+    graph.add_subscription(fabrikam.tenant_id, "SPB", seats=10)
+    graph.add_subscription(fabrikam.tenant_id, "EXCHANGESTANDARD", seats=10)
+    # Group-based licensing: Carl's mailbox licence comes with the Matters Team group.
+    matters = graph.add_group(fabrikam.tenant_id, "Matters Team", kind="security", licenses=["EXCHANGESTANDARD"])
+    graph.add_member(fabrikam.tenant_id, matters, f["carl"].user_id)
+    del n  # Omar's account is blocked from the start (see PERSON_DETAILS)
 
 
 def _add_company(stack: LocalStack, customer: Customer) -> int:

@@ -17,6 +17,7 @@ from sandbox.autotask import AutotaskSandbox
 from sandbox.azurite import Azurite
 from sandbox.connectwise import ConnectWiseSandbox
 from sandbox.entra_login import EntraSandbox
+from sandbox.exchange_online import ExchangeSandbox
 from sandbox.functions_host import LocalFunctionsHost
 from sandbox.graph_tenant import GraphSandbox
 from sandbox.halopsa import HaloSandbox
@@ -31,6 +32,7 @@ class LocalStack:
         self.azurite = Azurite()
         self.entra = EntraSandbox()
         self.graph = GraphSandbox(self.entra)
+        self.exchange = ExchangeSandbox(self.graph)
         self.connectwise = ConnectWiseSandbox()
         self.autotask = AutotaskSandbox(retry_delay=1.0)
         self.halopsa = HaloSandbox()
@@ -44,6 +46,7 @@ class LocalStack:
         self.azurite.start()
         self.entra.start()
         self.graph.start()
+        self.exchange.start()
         self.connectwise.start()
         self.autotask.start()
         self.halopsa.start()
@@ -107,6 +110,7 @@ class LocalStack:
                 HALOPSA_ESCALATION_TEAM="Escalations",
             ),
             "GRAPH_BASE_URL": self.graph.graph_url,
+            "EXCHANGE_ADMIN_URL": self.exchange.admin_url,
             "TIERONE_GRAPH_AUTH": "federated",
             "TIERONE_APP_CLIENT_ID": app.client_id,
             "TIERONE_MANAGED_IDENTITY_CLIENT_ID": identity.client_id,
@@ -150,6 +154,7 @@ class LocalStack:
         self.connectwise.stop()
         self.autotask.stop()
         self.halopsa.stop()
+        self.exchange.stop()
         self.graph.stop()
         self.entra.stop()
         self.azurite.stop()

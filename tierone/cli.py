@@ -5,6 +5,8 @@ tierone tenants map --psa connectwise --company 250 --tenant <entra tenant id> [
 tierone tenants show [--psa connectwise]
 tierone tenants import --psa halopsa
 tierone tenants check <tenant id>
+tierone triage [--eval] tickets.jsonl
+tierone learn [--psa halopsa] [--days 365] [--dry-run]
 """
 
 from __future__ import annotations
@@ -43,6 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     imported.add_argument("--psa", required=True, choices=[k.value for k in PsaKind])
     check = tenants.add_parser("check", help="what a customer tenant has not granted TierOne yet, per action")
     check.add_argument("tenant", help="the Entra tenant id")
+
+    triage = commands.add_parser("triage", help="classify tickets from a JSON-lines file (docs/triage.md)")
+    triage.add_argument("file", help="JSON lines with id, subject, body (and intent, with --eval); - for stdin")
+    triage.add_argument("--eval", action="store_true", help="score against each line's intent instead")
+    triage.add_argument("--model", help="a model artifact file instead of the shipped model")
+    learn = commands.add_parser("learn", help="train this MSP's triage model from its closed tickets")
+    learn.add_argument("--psa", choices=[k.value for k in PsaKind], help="one PSA (default: every configured one)")
+    learn.add_argument("--days", type=int, default=365, help="closed in the last N days (default 365)")
+    learn.add_argument("--limit", type=int, default=2000, help="at most N tickets per PSA (default 2000)")
+    learn.add_argument("--dry-run", action="store_true", help="train and report, store nothing")
     return parser
 
 
@@ -138,6 +150,12 @@ async def _import(settings: Settings, psa: PsaKind) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command in ("triage", "learn"):
+            from tierone.triage import cli as triage_cli
+
+            if args.command == "triage":
+                return triage_cli.triage_file(args.file, evaluate_labels=args.eval, model_path=args.model)
+            return triage_cli.learn_command(args.psa, args.days, args.limit, args.dry_run)
         settings = Settings.from_env()
         if args.command == "psa":
             return asyncio.run(_register(settings, PsaKind(args.psa), args.url))

@@ -13,6 +13,7 @@ class Evidence(BaseModel):
     intent: str
     confidence: float
     triage_reasons: list[str] = Field(default_factory=list)
+    triage_candidates: list[tuple[str, float]] = Field(default_factory=list)  # top intents, for low confidence
     tenant: str | None = None
     requester: str | None = None
     target: str | None = None
@@ -25,12 +26,19 @@ class Evidence(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
+    def _why(self) -> list[str]:
+        why = list(self.triage_reasons)
+        listed = any("candidates:" in reason for reason in why)
+        if (self.rule or "").startswith("P03") and self.triage_candidates and not listed:
+            why.append("top candidates: " + ", ".join(f"{name} {value:.2f}" for name, value in self.triage_candidates))
+        return why
+
     def render(self, headline: str) -> str:
         lines = [headline, ""]
         rows = [
             ("Request", self.summary),
             ("Intent", f"{self.intent} (confidence {self.confidence:.2f})"),
-            ("Why", "; ".join(self.triage_reasons) or "-"),
+            ("Why", "; ".join(self._why()) or "-"),
             ("Customer tenant", self.tenant or "-"),
             ("Requester", self.requester or "-"),
             ("Target", self.target or "-"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -25,12 +25,17 @@ from tierone.audit import AuditEvent, AuditLog
 from tierone.errors import PermanentError, TransientError
 from tierone.evidence import Evidence
 from tierone.intake import TicketWork, table_key
+from tierone.playbooks import base as playbook_base
 from tierone.playbooks import password_reset
+from tierone.playbooks.context import PlaybookContext, PlaybookRequest
+from tierone.requests import build_request
 from tierone.secret_links import SecretCipher, SecretLinks, cipher_from
 from tierone.settings import Settings
 from tierone.storage import ConcurrencyConflict, Storage
 from tierone.tenants import TenantMap, TenantMapping
 from tierone.triage import TriageResult, classify
+from tierone.triage.llm import second_opinion
+from tierone.triage.store import load_model
 from tierone.writeback import ensure_note, ensure_time_entry
 
 log = logging.getLogger("tierone.pipeline")
@@ -57,6 +62,7 @@ class Services:
     storage: Storage
     psa_client: Callable[[PsaKind], PsaClient]
     directory: Callable[[str], Directory]
+    exchange: Callable[[str], Any] | None = None
 
 
 def default_services(settings: Settings) -> Services:
@@ -70,7 +76,9 @@ def default_services(settings: Settings) -> Services:
 
         return build(kind, settings)
 
-    return Services(settings, get_storage(), psa_client, directories.for_tenant)
+    from identity_integrations.exchange import ExchangeAdmins
+
+    return Services(settings, get_storage(), psa_client, directories.for_tenant, ExchangeAdmins(settings).for_tenant)
 
 
 class TicketState:
@@ -118,6 +126,12 @@ class TicketState:
         self.data.update(fields)
         await self._table.upsert({"PartitionKey": self.partition, "RowKey": self.row, **fields})
 
+    def seal(self, value: str) -> str:
+        return self._cipher.encrypt(value, self.ref)
+
+    def unseal(self, sealed: str) -> str:
+        return self._cipher.decrypt(sealed, self.ref)
+
     def reset_checkpoint(self) -> password_reset.ResetCheckpoint:
         token = self.data.get("LinkTokenSealed")
         return password_reset.ResetCheckpoint(
@@ -157,6 +171,8 @@ class Resolution:
     tenant_id: str | None = None
     requester: DirectoryUser | None = None
     target: DirectoryUser | None = None
+    mapping: TenantMapping | None = None
+    request: PlaybookRequest | None = None
 
 
 class Pipeline:
@@ -193,13 +209,16 @@ class Pipeline:
             await state.save(State=Outcome.SKIPPED.value, Reason="ticket already closed")
             return Outcome.SKIPPED
         requester_email = ticket.contact.email if ticket.contact else None
-        triage = classify(ticket.summary, ticket.description, requester_email)
+        model = await load_model(self.storage)  # the MSP's learned model if stored, else the shipped one
+        triage = classify(ticket.summary, ticket.description, requester_email, model=model)
+        triage = await second_opinion(self.settings, ticket.summary, ticket.description, triage)
         evidence = Evidence(
             ticket_ref=state.ref,
             summary=ticket.summary,
             intent=triage.intent,
             confidence=triage.confidence,
             triage_reasons=triage.reasons,
+            triage_candidates=triage.candidates,
             started_at=state.started_at,
         )
         found = Resolution(ticket=ticket, triage=triage, evidence=evidence)
@@ -227,7 +246,9 @@ class Pipeline:
         )
         if decision.verdict is policy.Verdict.ESCALATE:
             return await self._escalate(psa, state, found, decision.reason)
-        return await self._reset_password(psa, state, found)
+        if triage.intent == "password_reset":
+            return await self._reset_password(psa, state, found)
+        return await self._run_playbook(psa, state, found)
 
     async def _tenant_of(self, psa: PsaClient, ticket: Ticket) -> TenantMapping | None:
         """The mapping table first; else what the PSA itself records (kept for next time)."""
@@ -261,6 +282,7 @@ class Pipeline:
                 reason=f"company {ticket.company.name} ({ticket.company.id}) is not mapped to a Microsoft tenant",
             )
         found.tenant_id = mapping.tenant_id
+        found.mapping = mapping
         evidence.tenant = f"{mapping.customer_name or ticket.company.name} ({mapping.tenant_id})"
         if triage.intent == "other":
             return policy.decide(
@@ -272,13 +294,21 @@ class Pipeline:
         evidence.requester = f"{ticket.contact.name if ticket.contact else '?'} <{requester_email}> → " + (
             f"{requester.user_principal_name} ({requester.id})" if requester else "no directory user"
         )
+        found.request = build_request(triage.intent, ticket.summary, ticket.description, triage)
         target: DirectoryUser | None = None
-        if triage.target_emails:
+        if triage.intent == "onboarding":
+            target = None  # the account does not exist yet; the requester becomes its manager
+        elif triage.target_emails:
             target = await directory.find_user_by_email(triage.target_emails[0])
+        elif triage.target_names:
+            target = await directory.find_user_by_display_name(triage.target_names[0])
         elif not triage.names_someone_else:
             target = requester
         found.target = target
         roles = await directory.directory_roles(target.id) if target else []
+        is_manager = bool(
+            target and requester and target.id != requester.id and await directory.manager_id(target.id) == requester.id
+        )
         evidence.target = (
             f"{target.display_name} <{target.user_principal_name}> ({target.id})"
             if target
@@ -288,17 +318,23 @@ class Pipeline:
             policy.PolicyInput(
                 intent=triage.intent,
                 confidence=triage.confidence,
+                threshold=triage.threshold,
                 requester=requester,
                 target=target,
                 target_roles=roles,
                 names_someone_else=triage.names_someone_else,
+                requester_is_manager=is_manager,
+                has_onboarding_template=mapping.onboarding is not None,
             )
         )
-        evidence.verification = (
-            "requester is the target, matched through the PSA contact's e-mail"
-            if requester and target and requester.id == target.id
-            else "requester is not shown to be the target"
-        )
+        if requester and target and requester.id == target.id:
+            evidence.verification = "requester is the target, matched through the PSA contact's e-mail"
+        elif is_manager:
+            evidence.verification = "requester is the target's manager of record in Entra ID"
+        elif triage.intent == "onboarding" and requester:
+            evidence.verification = "requester will be the new user's manager"
+        else:
+            evidence.verification = "requester is neither the target nor the target's manager of record"
         return decision
 
     async def _reset_password(self, psa: PsaClient, state: TicketState, found: Resolution) -> Outcome:
@@ -344,6 +380,77 @@ class Pipeline:
             "If you did not ask for this, contact your IT support straight away."
         )
         return await self._close(psa, state, found, customer_text, Outcome.RESOLVED)
+
+    async def _run_playbook(self, psa: PsaClient, state: TicketState, found: Resolution) -> Outcome:
+        from tierone.playbooks.registry import PLAYBOOKS
+
+        assert found.tenant_id is not None
+        assert found.requester is not None
+        assert found.request is not None
+        module = PLAYBOOKS[found.triage.intent]
+        ctx = PlaybookContext(
+            tenant_id=found.tenant_id,
+            ticket_ref=state.ref,
+            directory=self.services.directory(found.tenant_id),
+            exchange=self.services.exchange(found.tenant_id) if self.services.exchange else None,
+            requester=found.requester,
+            target=found.target,
+            request=found.request,
+            deliver_credential=self._credential_sink(state, found.tenant_id),
+            customer_name=found.mapping.customer_name if found.mapping else "",
+            template=found.mapping.onboarding if found.mapping else None,
+        )
+        try:
+            steps = await module.plan(ctx)
+        except PermanentError as exc:
+            return await self._escalate(psa, state, found, str(exc))
+        result = await playbook_base.run(steps, playbook_base.ActionLedger(self.storage.ledger, state.ref))
+        await state.save(Changed=result.changed_anything)
+        evidence = found.evidence
+        evidence.changes = result.lines()
+        evidence.read_back = "every change above was read back" if result.completed else "see the steps above"
+        evidence.graph_request_ids = result.request_ids
+        await self.audit.append(
+            found.tenant_id,
+            f"{state.ref}:executed",
+            AuditEvent(
+                event_type="executed",
+                ticket=state.ref,
+                actor="tierone",
+                requester=found.requester.id,
+                target=found.target.id if found.target else None,
+                action=found.triage.intent,
+                outcome="completed" if result.completed else "incomplete",
+                rule=evidence.rule,
+                evidence={"steps": [s.model_dump(mode="json") for s in result.steps], **ctx.facts},
+            ),
+        )
+        if not result.completed:
+            failed = next(s for s in result.steps if s.status is playbook_base.StepStatus.FAILED)
+            reason = f"step '{failed.description}' failed ({failed.detail}); the steps before it stand as recorded"
+            return await self._escalate(psa, state, found, reason)
+        link = await self._credential_link(state)
+        return await self._close(psa, state, found, module.customer_message(ctx, result, link), Outcome.RESOLVED)
+
+    def _credential_sink(self, state: TicketState, tenant_id: str) -> Callable[[str, str], Awaitable[str]]:
+        """Hands a credential over through a one-time link; a later one for the ticket replaces it."""
+
+        async def deliver(secret: str, purpose: str) -> str:
+            links = SecretLinks(self.storage.secrets, self.settings)
+            previous = state.data.get("CredentialRow")
+            if previous:
+                await links.revoke(str(previous))
+            link = await links.issue(secret, purpose=purpose, tenant_id=tenant_id, ticket_ref=state.ref)
+            await state.save(CredentialRow=link.row_key, CredentialLinkSealed=state.seal(link.token))
+            return link.url
+
+        return deliver
+
+    async def _credential_link(self, state: TicketState) -> str | None:
+        sealed = state.data.get("CredentialLinkSealed")
+        if not sealed:
+            return None
+        return SecretLinks(self.storage.secrets, self.settings).url_for(state.unseal(str(sealed)))
 
     async def _close(
         self, psa: PsaClient, state: TicketState, found: Resolution, customer_text: str, outcome: Outcome

@@ -78,12 +78,23 @@ class Settings(BaseModel):
     # Microsoft Graph: one multi-tenant app, reached without secrets by default.
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
     graph_scope: str = Field("https://graph.microsoft.com/.default", alias="GRAPH_SCOPE")
+    # Exchange Online admin API (InvokeCommand), for what Graph cannot do: mailbox permissions, DLs.
+    exchange_scope: str = Field("https://outlook.office365.com/.default", alias="EXCHANGE_SCOPE")
+    exchange_admin_url: str = Field("https://outlook.office365.com/adminapi/beta", alias="EXCHANGE_ADMIN_URL")
     graph_auth: Literal["federated", "client_secret", "certificate"] = Field("federated", alias="TIERONE_GRAPH_AUTH")
     app_client_id: str | None = Field(None, alias="TIERONE_APP_CLIENT_ID")
     managed_identity_client_id: str | None = Field(None, alias="TIERONE_MANAGED_IDENTITY_CLIENT_ID")
     app_client_secret: SecretStr | None = Field(None, alias="TIERONE_APP_CLIENT_SECRET")
     app_certificate_path: str | None = Field(None, alias="TIERONE_APP_CERTIFICATE_PATH")
     authority_host: str | None = Field(None, alias="AZURE_AUTHORITY_HOST")
+
+    # Triage (docs/triage.md). The LLM second opinion is used only when endpoint and deployment are both set.
+    openai_endpoint: str | None = Field(None, alias="TIERONE_OPENAI_ENDPOINT")
+    openai_deployment: str | None = Field(None, alias="TIERONE_OPENAI_DEPLOYMENT")
+    openai_api_version: str = Field("2024-10-21", alias="TIERONE_OPENAI_API_VERSION")
+    openai_scope: str = Field("https://cognitiveservices.azure.com/.default", alias="TIERONE_OPENAI_SCOPE")
+    openai_timeout_seconds: float = Field(15.0, alias="TIERONE_OPENAI_TIMEOUT_SECONDS", gt=0)
+    triage_category_map: str | None = Field(None, alias="TIERONE_TRIAGE_CATEGORY_MAP")  # JSON: PSA category → intent
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

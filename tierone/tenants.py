@@ -6,7 +6,12 @@ from pydantic import BaseModel
 
 from psa_integrations.models import PsaKind
 from tierone.intake import table_key
+from tierone.playbooks.context import OnboardingTemplate
 from tierone.storage import Table
+
+
+def _template(raw: object) -> OnboardingTemplate | None:
+    return OnboardingTemplate.model_validate_json(str(raw)) if raw else None
 
 
 class TenantMapping(BaseModel):
@@ -14,6 +19,7 @@ class TenantMapping(BaseModel):
     company_id: str
     tenant_id: str
     customer_name: str = ""
+    onboarding: OnboardingTemplate | None = None
 
 
 class TenantMap:
@@ -29,6 +35,7 @@ class TenantMap:
             company_id=company_id,
             tenant_id=str(entity["TenantId"]),
             customer_name=str(entity.get("CustomerName", "")),
+            onboarding=_template(entity.get("OnboardingTemplate")),
         )
 
     async def all(self, psa: PsaKind | None = None) -> list[TenantMapping]:
@@ -44,11 +51,12 @@ class TenantMap:
         ]
 
     async def put(self, mapping: TenantMapping) -> None:
-        await self._table.upsert(
-            {
-                "PartitionKey": mapping.psa.value,
-                "RowKey": table_key(mapping.company_id),
-                "TenantId": mapping.tenant_id,
-                "CustomerName": mapping.customer_name,
-            }
-        )
+        row = {
+            "PartitionKey": mapping.psa.value,
+            "RowKey": table_key(mapping.company_id),
+            "TenantId": mapping.tenant_id,
+            "CustomerName": mapping.customer_name,
+        }
+        if mapping.onboarding is not None:  # a merge: mapping without a template keeps the stored one
+            row["OnboardingTemplate"] = mapping.onboarding.model_dump_json()
+        await self._table.upsert(row)

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from psa_integrations.http import backoff_delay, send
-from psa_integrations.models import Company, Contact, Note, NoteVisibility, PsaKind, Ticket, TimeEntry
+from psa_integrations.models import ClosedTicket, Company, Contact, Note, NoteVisibility, PsaKind, Ticket, TimeEntry
 from tierone.errors import ConfigError, PermanentError, TransientError
 from tierone.settings import Settings
 
@@ -417,6 +417,48 @@ class AutotaskClient:
         oldest = datetime.min.replace(tzinfo=UTC)
         rows.sort(key=lambda row: (parse_time(row.get("createDate")) or oldest, int(row["id"])))
         return [str(row["id"]) for row in rows]
+
+    async def list_closed_tickets(self, since: datetime, limit: int) -> list[ClosedTicket]:
+        """Completed tickets with issue type, sub-issue type and category labels and the Resolution field
+        (for `tierone learn`). One query: everything needed is on the ticket itself."""
+        complete = self._settings.autotask_complete_status
+        rows = await self.query(
+            "Tickets",
+            [
+                {"op": "eq", "field": "status", "value": complete},
+                {"op": "gte", "field": "completedDate", "value": at_time(since)},
+            ],
+            include_fields=[
+                "id",
+                "title",
+                "description",
+                "issueType",
+                "subIssueType",
+                "ticketCategory",
+                "resolution",
+                "completedDate",
+            ],
+        )
+        oldest = datetime.min.replace(tzinfo=UTC)
+        rows.sort(key=lambda row: (parse_time(row.get("completedDate")) or oldest, int(row["id"])), reverse=True)
+        labels = {name: await self.picklist(name) for name in ("issueType", "subIssueType", "ticketCategory")}
+        return [
+            ClosedTicket(
+                psa=PsaKind.AUTOTASK,
+                id=str(row["id"]),
+                summary=row.get("title") or "",
+                description=row.get("description") or "",
+                # Broad to narrow: the category is the ticket's form, the issue types what it was about.
+                categories=[
+                    labels[name][str(row[name])]
+                    for name in ("ticketCategory", "issueType", "subIssueType")
+                    if row.get(name) is not None and str(row[name]) in labels[name]
+                ],
+                resolution=row.get("resolution") or "",
+                closed_at=parse_time(row.get("completedDate")),
+            )
+            for row in rows[:limit]
+        ]
 
     async def tenant_hint(self, company_id: str) -> str | None:
         """Autotask has no tenant field; a company UDF named in settings may hold the Entra tenant id."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 
 from psa_integrations.http import send
-from psa_integrations.models import Company, Contact, Note, NoteVisibility, PsaKind, Ticket, TimeEntry
+from psa_integrations.models import ClosedTicket, Company, Contact, Note, NoteVisibility, PsaKind, Ticket, TimeEntry
 from tierone.errors import PermanentError
 from tierone.settings import Settings
 
@@ -183,6 +184,48 @@ class ConnectWiseClient:
             {"conditions": f"dateEntered >= [{cw_time(since)}]", "fields": "id", "orderBy": "id asc"},
         )
         return [str(row["id"]) for row in rows]
+
+    async def list_closed_tickets(self, since: datetime, limit: int) -> list[ClosedTicket]:
+        """Closed tickets with their type / subtype / item and their Resolution notes (for `tierone learn`).
+
+        The list is one paged query; description and resolution live in notes, one call per ticket,
+        a few at a time."""
+        page_size = min(1000, max(1, limit))
+        rows: list[dict[str, Any]] = []
+        page = 1
+        while len(rows) < limit:
+            batch = await self._json(
+                "GET",
+                "service/tickets",
+                params={
+                    "conditions": f"closedFlag = true and closedDate >= [{cw_time(since)}]",
+                    "orderBy": "closedDate desc",
+                    "fields": "id,summary,type,subType,item,closedDate",
+                    "page": page,
+                    "pageSize": page_size,
+                },
+            )
+            rows.extend(batch or [])
+            if not batch or len(batch) < page_size:
+                break
+            page += 1
+        gate = asyncio.Semaphore(4)
+
+        async def one(row: dict[str, Any]) -> ClosedTicket:
+            async with gate:
+                notes = await self._all(f"service/tickets/{int(row['id'])}/notes")
+            closed = row.get("closedDate")
+            return ClosedTicket(
+                psa=PsaKind.CONNECTWISE,
+                id=str(row["id"]),
+                summary=row.get("summary") or "",
+                description=next((n.get("text") or "" for n in notes if n.get("detailDescriptionFlag")), ""),
+                categories=[name for key in ("type", "subType", "item") if (name := _name_of(row.get(key)))],
+                resolution="\n".join(n.get("text") or "" for n in notes if n.get("resolutionFlag")),
+                closed_at=datetime.fromisoformat(closed.replace("Z", "+00:00")) if closed else None,
+            )
+
+        return list(await asyncio.gather(*(one(row) for row in rows[:limit])))
 
     async def tenant_hint(self, company_id: str) -> str | None:
         """ConnectWise has no tenant field; a company custom field named in settings may hold it."""

@@ -12,7 +12,8 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +26,54 @@ from azure.identity.aio import ClientSecretCredential as AioClientSecretCredenti
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphServiceClient
+from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
+from msgraph.generated.groups.item.group_item_request_builder import GroupItemRequestBuilder
+from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
+from msgraph.generated.groups.item.members.ref.ref_request_builder import RefRequestBuilder
+from msgraph.generated.identity_protection.risky_users.dismiss.dismiss_post_request_body import (
+    DismissPostRequestBody,
+)
+from msgraph.generated.models.assigned_license import AssignedLicense
+from msgraph.generated.models.automatic_replies_setting import AutomaticRepliesSetting
+from msgraph.generated.models.automatic_replies_status import AutomaticRepliesStatus
+from msgraph.generated.models.body_type import BodyType
+from msgraph.generated.models.date_time_time_zone import DateTimeTimeZone
+from msgraph.generated.models.email_address import EmailAddress
+from msgraph.generated.models.external_audience_scope import ExternalAudienceScope
+from msgraph.generated.models.fido2_authentication_method import Fido2AuthenticationMethod
+from msgraph.generated.models.group import Group
+from msgraph.generated.models.item_body import ItemBody
+from msgraph.generated.models.mailbox_settings import MailboxSettings
+from msgraph.generated.models.message import Message
+from msgraph.generated.models.microsoft_authenticator_authentication_method import (
+    MicrosoftAuthenticatorAuthenticationMethod,
+)
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.password_authentication_method import PasswordAuthenticationMethod
 from msgraph.generated.models.password_profile import PasswordProfile
+from msgraph.generated.models.phone_authentication_method import PhoneAuthenticationMethod
+from msgraph.generated.models.recipient import Recipient
+from msgraph.generated.models.reference_create import ReferenceCreate
+from msgraph.generated.models.reference_update import ReferenceUpdate
+from msgraph.generated.models.risk_detail import RiskDetail
+from msgraph.generated.models.risk_level import RiskLevel
+from msgraph.generated.models.risk_state import RiskState
+from msgraph.generated.models.temporary_access_pass_authentication_method import (
+    TemporaryAccessPassAuthenticationMethod,
+)
+from msgraph.generated.models.temporary_access_pass_authentication_method_configuration import (
+    TemporaryAccessPassAuthenticationMethodConfiguration,
+)
 from msgraph.generated.models.user import User
+from msgraph.generated.users.item.assign_license.assign_license_post_request_body import (
+    AssignLicensePostRequestBody,
+)
+from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
-from sandbox.entra_login import EntraSandbox, ManagedIdentity, decode_unverified
-from sandbox.graph_tenant import ROLE_TEMPLATES, GraphSandbox
+from sandbox.entra_login import DEFAULT_APP_PERMISSIONS, EntraSandbox, ManagedIdentity, decode_unverified
+from sandbox.graph_tenant import PASSWORD_METHOD_ID, ROLE_TEMPLATES, SKU_CATALOG, GraphSandbox
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 APP_ID = "5a1b0c9d-7e6f-4a3b-9c8d-1e2f3a4b5c6d"
@@ -738,3 +779,956 @@ def test_unknown_segments_are_a_400_like_graph(world: World, directory: Director
     response = httpx.get(f"{world.graph.graph_url}/usres", headers=world.bearer(directory.tenant_id))
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "Resource not found for the segment 'usres'."
+
+
+# =============================================================================================
+# Graph: creating users, profile properties, manager, domains
+# =============================================================================================
+
+E3 = SKU_CATALOG["SPE_E3"][0]
+E5 = SKU_CATALOG["SPE_E5"][0]
+BUSINESS_BASIC = SKU_CATALOG["O365_BUSINESS_ESSENTIALS"][0]
+
+
+def odata_error(raised: pytest.ExceptionInfo[ODataError]) -> tuple[int, str, str]:
+    error = raised.value
+    assert error.error is not None
+    return error.response_status_code or 0, error.error.code or "", error.error.message or ""
+
+
+def new_user(upn: str, nickname: str | None = None, password: str = STRONG, **extra: Any) -> User:
+    return User(
+        account_enabled=True,
+        display_name="Nora New",
+        mail_nickname=nickname or upn.split("@")[0],
+        user_principal_name=upn,
+        password_profile=PasswordProfile(password=password, force_change_password_next_sign_in=True),
+        **extra,
+    )
+
+
+async def test_a_user_is_created_with_the_documented_properties(
+    world: World, directory: Directory, graph_client
+) -> None:
+    created = await graph_client().users.post(new_user("nora@contoso.example", usage_location="NO"))
+
+    assert created is not None
+    assert created.id
+    assert created.user_principal_name == "nora@contoso.example"
+    stored = world.graph.user(directory.tenant_id, "nora@contoso.example")
+    assert stored["usageLocation"] == "NO"
+    assert stored["mail"] is None  # the mailbox comes with an Exchange licence
+    assert world.graph.password_profile(directory.tenant_id, created.id) == {
+        "password": STRONG,
+        "forceChangePasswordNextSignIn": True,
+    }
+    assert world.graph.request_log[-1].status == 201
+    assert world.graph.request_log[-1].body["passwordProfile"]["password"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("upn", "message"),
+    [
+        (
+            "nora@unverified.example",
+            "The domain portion of the userPrincipalName property is invalid. "
+            "You must use one of the verified domain names in your organization.",
+        ),
+        (
+            "nora@elsewhere.example",
+            "The domain portion of the userPrincipalName property is invalid. "
+            "You must use one of the verified domain names in your organization.",
+        ),
+        ("alice@contoso.example", "Another object with the same value for property userPrincipalName already exists."),
+    ],
+)
+async def test_user_creation_refuses_unverified_domains_and_duplicates(
+    world: World, directory: Directory, graph_client, upn: str, message: str
+) -> None:
+    world.graph.add_domain(directory.tenant_id, "unverified.example", verified=False)
+
+    with pytest.raises(ODataError) as raised:
+        await graph_client().users.post(new_user(upn, nickname="nora"))
+
+    assert odata_error(raised) == (400, "Request_BadRequest", message)
+
+
+async def test_a_verified_custom_domain_can_carry_new_users(world: World, directory: Directory, graph_client) -> None:
+    world.graph.add_domain(directory.tenant_id, "contoso-brand.example", verified=True, default=True)
+    created = await graph_client().users.post(new_user("nora@contoso-brand.example"))
+    assert created is not None
+
+    domains = await graph_client().domains.get()
+    assert domains is not None
+    by_name = {d.id: d for d in domains.value or []}
+    assert by_name["contoso-brand.example"].is_default
+    assert by_name["contoso-brand.example"].is_verified
+    assert not by_name["contoso.example"].is_default
+    assert by_name["contoso.onmicrosoft.com"].is_initial
+
+
+async def test_user_creation_checks_required_properties_nickname_and_password(
+    directory: Directory, graph_client
+) -> None:
+    client = graph_client()
+    missing = User(
+        account_enabled=True, display_name="No Password", mail_nickname="np", user_principal_name="np@contoso.example"
+    )
+
+    with pytest.raises(ODataError) as no_password:
+        await client.users.post(missing)
+    with pytest.raises(ODataError) as weak:
+        await client.users.post(new_user("weak@contoso.example", password="password1"))
+    with pytest.raises(ODataError) as duplicate_nickname:
+        await client.users.post(new_user("alice2@contoso.example", nickname="alice"))
+
+    assert odata_error(no_password)[:2] == (400, "Request_BadRequest")
+    assert "passwordProfile" in odata_error(no_password)[2]
+    assert odata_error(weak)[2] == (
+        "The specified password does not comply with password complexity requirements. "
+        "Please provide a different password."
+    )
+    assert odata_error(duplicate_nickname)[2] == (
+        "Another object with the same value for property mailNickname already exists."
+    )
+
+
+async def test_user_creation_needs_user_readwrite_all(world: World, directory: Directory, graph_client) -> None:
+    world.graph.consent(
+        directory.tenant_id, APP_ID, permissions=["User.Read.All", "User-PasswordProfile.ReadWrite.All"]
+    )
+    with pytest.raises(ODataError) as raised:
+        await graph_client().users.post(new_user("nora@contoso.example"))
+    assert odata_error(raised)[:2] == (403, "Authorization_RequestDenied")
+
+
+async def test_profile_properties_can_be_updated_and_usage_location_is_validated(
+    world: World, directory: Directory, graph_client
+) -> None:
+    client = graph_client()
+    await client.users.by_user_id(directory.alice["id"]).patch(
+        User(usage_location="GB", job_title="Controller", department="Finance")
+    )
+    user = await client.users.by_user_id(directory.alice["id"]).get(select("usageLocation", "jobTitle", "department"))
+    assert user is not None
+    assert (user.usage_location, user.job_title, user.department) == ("GB", "Controller", "Finance")
+
+    with pytest.raises(ODataError) as raised:
+        await client.users.by_user_id(directory.alice["id"]).patch(User(usage_location="United Kingdom"))
+    assert odata_error(raised) == (
+        400,
+        "Request_BadRequest",
+        "Invalid value specified for property 'usageLocation' of resource 'User'.",
+    )
+
+
+async def test_the_manager_is_set_and_removed_by_reference(world: World, directory: Directory, graph_client) -> None:
+    client = graph_client()
+    reference = f"https://graph.microsoft.com/v1.0/users/{directory.admin['id']}"
+
+    await client.users.by_user_id(directory.bob["id"]).manager.ref.put(ReferenceUpdate(odata_id=reference))
+    assert world.graph.manager_of(directory.tenant_id, directory.bob["id"]) == directory.admin["id"]
+    assert world.graph.request_log[-1].status == 204
+
+    await client.users.by_user_id(directory.bob["id"]).manager.ref.delete()
+    assert world.graph.manager_of(directory.tenant_id, directory.bob["id"]) is None
+    with pytest.raises(ODataError) as raised:
+        await client.users.by_user_id(directory.bob["id"]).manager.ref.delete()
+    assert odata_error(raised)[0] == 404
+
+
+async def test_a_manager_reference_must_exist_and_synced_users_keep_theirs(directory: Directory, graph_client) -> None:
+    client = graph_client()
+    ghost = "https://graph.microsoft.com/v1.0/users/00000000-0000-0000-0000-000000000001"
+    real = f"https://graph.microsoft.com/v1.0/directoryObjects/{directory.manager['id']}"
+
+    with pytest.raises(ODataError) as missing:
+        await client.users.by_user_id(directory.bob["id"]).manager.ref.put(ReferenceUpdate(odata_id=ghost))
+    with pytest.raises(ODataError) as synced:
+        await client.users.by_user_id(directory.synced["id"]).manager.ref.put(ReferenceUpdate(odata_id=real))
+
+    assert odata_error(missing)[:2] == (404, "Request_ResourceNotFound")
+    assert odata_error(synced)[:2] == (400, "Request_BadRequest")
+
+
+async def test_organization_lists_verified_domains_with_its_own_permission(
+    world: World, directory: Directory, graph_client
+) -> None:
+    world.graph.add_domain(directory.tenant_id, "pending.example", verified=False)
+    with pytest.raises(ODataError) as raised:
+        await graph_client().organization.get()
+    assert odata_error(raised)[0] == 403  # Domain.Read.All is TierOne's choice; /organization needs more
+
+    world.graph.consent(directory.tenant_id, APP_ID, permissions=[*DEFAULT_APP_PERMISSIONS, "Organization.Read.All"])
+    orgs = await graph_client().organization.get()
+    assert orgs is not None
+    org = (orgs.value or [])[0]
+    assert org.id == directory.tenant_id
+    names = {d.name for d in org.verified_domains or []}
+    assert names == {"contoso.example", "contoso.onmicrosoft.com"}
+
+
+# =============================================================================================
+# Graph: Identity Protection and smart lockout
+# =============================================================================================
+
+
+async def test_a_risky_user_can_be_read_and_dismissed(world: World, directory: Directory, graph_client) -> None:
+    world.graph.set_premium(directory.tenant_id, p2=True)
+    world.graph.set_user_risk(directory.tenant_id, directory.alice["id"], "high")
+    client = graph_client()
+
+    risky = await client.identity_protection.risky_users.by_risky_user_id(directory.alice["id"]).get()
+    assert risky is not None
+    assert (risky.risk_level, risky.risk_state) == (RiskLevel.High, RiskState.AtRisk)
+
+    result = await client.identity_protection.risky_users.dismiss.post(
+        DismissPostRequestBody(user_ids=[directory.alice["id"]])
+    )
+    assert result is None  # 204
+    risky = await client.identity_protection.risky_users.by_risky_user_id(directory.alice["id"]).get()
+    assert risky is not None
+    assert (risky.risk_level, risky.risk_state) == (RiskLevel.None_, RiskState.Dismissed)
+    assert risky.risk_detail == RiskDetail.AdminDismissedAllRiskForUser
+
+
+async def test_identity_protection_needs_entra_id_p2(world: World, directory: Directory, graph_client) -> None:
+    world.graph.set_user_risk(directory.tenant_id, directory.alice["id"], "medium")
+    client = graph_client()
+
+    with pytest.raises(ODataError) as read:
+        await client.identity_protection.risky_users.by_risky_user_id(directory.alice["id"]).get()
+    with pytest.raises(ODataError) as dismiss:
+        await client.identity_protection.risky_users.dismiss.post(
+            DismissPostRequestBody(user_ids=[directory.alice["id"]])
+        )
+
+    assert (
+        odata_error(read) == odata_error(dismiss) == (403, "Forbidden", "Your tenant is not licensed for this feature.")
+    )
+
+
+async def test_buying_a_p2_sku_licenses_identity_protection(world: World, directory: Directory, graph_client) -> None:
+    world.graph.add_subscription(directory.tenant_id, "SPE_E5", seats=5)
+    world.graph.set_user_risk(directory.tenant_id, directory.bob["id"], "low")
+    risky = await graph_client().identity_protection.risky_users.by_risky_user_id(directory.bob["id"]).get()
+    assert risky is not None
+    assert risky.risk_level == RiskLevel.Low
+
+
+async def test_an_admin_password_reset_clears_smart_lockout_and_remediates_risk(
+    world: World, directory: Directory, graph_client
+) -> None:
+    world.graph.set_premium(directory.tenant_id, p2=True)
+    world.graph.set_user_risk(directory.tenant_id, directory.alice["id"], "high")
+    world.graph.smart_lockout(directory.tenant_id, directory.alice["id"])
+
+    await graph_client().users.by_user_id(directory.alice["id"]).patch(new_password(force_change=True))
+
+    assert not world.graph.is_locked_out(directory.tenant_id, directory.alice["id"])
+    risk = world.graph.risk_of(directory.tenant_id, directory.alice["id"])
+    assert risk is not None
+    assert (risk["riskState"], risk["riskDetail"]) == ("remediated", "adminGeneratedTemporaryPassword")
+
+
+# =============================================================================================
+# Graph: authentication methods and Temporary Access Pass
+# =============================================================================================
+
+
+@pytest.fixture
+def enrolled(world: World, directory: Directory) -> dict[str, str]:
+    """Alice's MFA methods: Authenticator (default), mobile and alternate mobile, a FIDO2 key."""
+    g, tid, alice = world.graph, directory.tenant_id, directory.alice["id"]
+    return {
+        "authenticator": g.add_auth_method(tid, alice, "microsoftAuthenticator", default=True),
+        "mobile": g.add_auth_method(tid, alice, "phone", phone_type="mobile", phone_number="+47 41234567"),
+        "alternate": g.add_auth_method(tid, alice, "phone", phone_type="alternateMobile", phone_number="+47 91234567"),
+        "fido2": g.add_auth_method(tid, alice, "fido2"),
+    }
+
+
+async def test_methods_are_listed_polymorphically(directory: Directory, enrolled: dict[str, str], graph_client) -> None:
+    page = await graph_client().users.by_user_id(directory.alice["id"]).authentication.methods.get()
+
+    assert page is not None
+    methods = page.value or []
+    assert isinstance(methods[0], PasswordAuthenticationMethod)
+    assert methods[0].id == PASSWORD_METHOD_ID
+    assert {type(m) for m in methods[1:]} == {
+        MicrosoftAuthenticatorAuthenticationMethod,
+        PhoneAuthenticationMethod,
+        Fido2AuthenticationMethod,
+    }
+    phones = {
+        m.phone_type.value: m.phone_number for m in methods if isinstance(m, PhoneAuthenticationMethod) and m.phone_type
+    }
+    assert phones == {"mobile": "+47 41234567", "alternateMobile": "+47 91234567"}
+
+
+async def test_type_specific_deletes_remove_methods(
+    world: World, directory: Directory, enrolled: dict[str, str], graph_client
+) -> None:
+    auth = graph_client().users.by_user_id(directory.alice["id"]).authentication
+
+    await auth.fido2_methods.by_fido2_authentication_method_id(enrolled["fido2"]).delete()
+    await auth.phone_methods.by_phone_authentication_method_id(enrolled["alternate"]).delete()
+    await auth.phone_methods.by_phone_authentication_method_id(enrolled["mobile"]).delete()
+
+    remaining = {m["id"] for m in world.graph.auth_methods(directory.tenant_id, directory.alice["id"])}
+    assert remaining == {PASSWORD_METHOD_ID, enrolled["authenticator"]}
+    with pytest.raises(ODataError) as raised:
+        await auth.fido2_methods.by_fido2_authentication_method_id(enrolled["fido2"]).delete()
+    assert odata_error(raised)[0] == 404
+
+
+async def test_the_default_method_goes_last(
+    world: World, directory: Directory, enrolled: dict[str, str], graph_client
+) -> None:
+    auth = graph_client().users.by_user_id(directory.alice["id"]).authentication
+    authenticator = auth.microsoft_authenticator_methods.by_microsoft_authenticator_authentication_method_id(
+        enrolled["authenticator"]
+    )
+
+    with pytest.raises(ODataError) as raised:
+        await authenticator.delete()
+    assert odata_error(raised) == (
+        400,
+        "badRequest",
+        "Cannot delete default method with other methods configured. Please change default method before deletion.",
+    )
+
+    await auth.fido2_methods.by_fido2_authentication_method_id(enrolled["fido2"]).delete()
+    for key in ("alternate", "mobile"):
+        await auth.phone_methods.by_phone_authentication_method_id(enrolled[key]).delete()
+    await authenticator.delete()
+    assert world.graph.default_method(directory.tenant_id, directory.alice["id"]) is None
+
+
+async def test_mobile_cannot_go_before_alternate_mobile(
+    directory: Directory, enrolled: dict[str, str], graph_client
+) -> None:
+    phones = graph_client().users.by_user_id(directory.alice["id"]).authentication.phone_methods
+    with pytest.raises(ODataError) as raised:
+        await phones.by_phone_authentication_method_id(enrolled["mobile"]).delete()
+    status, code, message = odata_error(raised)
+    assert (status, code) == (400, "badRequest")
+    assert "alternateMobile" in message
+
+
+def test_the_generic_method_delete_is_delegated_only(
+    world: World, directory: Directory, enrolled: dict[str, str]
+) -> None:
+    """graph.md §3.2: app-only code must use the type-specific collections (the SDK has no
+    builder for this call, which is why it goes through httpx)."""
+    url = f"{world.graph.graph_url}/users/{directory.alice['id']}/authentication/methods/{enrolled['fido2']}"
+    response = httpx.delete(url, headers=world.bearer(directory.tenant_id))
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "Authorization_RequestDenied"
+    assert len(world.graph.auth_methods(directory.tenant_id, directory.alice["id"])) == 5
+
+
+async def test_method_deletes_need_the_type_permission(
+    world: World, directory: Directory, enrolled: dict[str, str], graph_client
+) -> None:
+    world.graph.consent(
+        directory.tenant_id,
+        APP_ID,
+        permissions=["UserAuthenticationMethod.Read.All", "UserAuthMethod-Phone.ReadWrite.All"],
+    )
+    auth = graph_client().users.by_user_id(directory.alice["id"]).authentication
+
+    with pytest.raises(ODataError) as raised:
+        await auth.fido2_methods.by_fido2_authentication_method_id(enrolled["fido2"]).delete()
+    await auth.phone_methods.by_phone_authentication_method_id(enrolled["alternate"]).delete()
+
+    assert odata_error(raised)[0] == 403
+
+
+async def test_the_tap_policy_is_readable_and_disabled_in_a_new_tenant(directory: Directory, graph_client) -> None:
+    configs = graph_client().policies.authentication_methods_policy.authentication_method_configurations
+    policy = await configs.by_authentication_method_configuration_id("temporaryAccessPass").get()
+
+    assert isinstance(policy, TemporaryAccessPassAuthenticationMethodConfiguration)
+    assert policy.state is not None
+    assert policy.state.value == "disabled"
+    assert (policy.minimum_lifetime_in_minutes, policy.maximum_lifetime_in_minutes) == (60, 480)
+    assert policy.default_length == 8
+
+
+async def test_a_tap_is_shown_once_and_replaces_the_previous_one(
+    world: World, directory: Directory, graph_client
+) -> None:
+    world.graph.set_tap_policy(
+        directory.tenant_id, enabled=True, default_lifetime=60, min_lifetime=30, max_lifetime=120
+    )
+    taps = graph_client().users.by_user_id(directory.alice["id"]).authentication.temporary_access_pass_methods
+
+    first = await taps.post(TemporaryAccessPassAuthenticationMethod(lifetime_in_minutes=30, is_usable_once=True))
+    second = await taps.post(TemporaryAccessPassAuthenticationMethod())
+
+    assert first is not None
+    assert second is not None
+    assert first.temporary_access_pass
+    assert len(first.temporary_access_pass) == 8
+    assert (second.lifetime_in_minutes, second.is_usable_once, second.is_usable) == (60, False, True)
+    assert second.method_usability_reason == "EnabledByPolicy"
+    listed = await taps.get()
+    assert listed is not None
+    assert [(t.id, t.temporary_access_pass) for t in listed.value or []] == [(second.id, None)]
+    tap = world.graph.tap_of(directory.tenant_id, directory.alice["id"])
+    assert tap is not None
+    assert tap["temporaryAccessPass"] == second.temporary_access_pass
+
+
+@pytest.mark.parametrize("case", ["disabled", "out of scope", "excluded", "guest"])
+async def test_tap_creation_follows_the_policy(world: World, directory: Directory, graph_client, case: str) -> None:
+    g, tid = world.graph, directory.tenant_id
+    pilots = g.add_group(tid, "TAP pilots")
+    target = directory.alice["id"]
+    if case == "out of scope":
+        g.set_tap_policy(tid, include_groups=[pilots])
+    elif case == "excluded":
+        g.add_member(tid, pilots, target)
+        g.set_tap_policy(tid, exclude_groups=["TAP pilots"])
+    elif case == "guest":
+        target = g.add_user(tid, "Gus Guest", "gus_ext#EXT#@contoso.example", user_type="Guest")["id"]
+        g.set_tap_policy(tid)
+
+    with pytest.raises(ODataError) as raised:
+        await (
+            graph_client()
+            .users.by_user_id(target)
+            .authentication.temporary_access_pass_methods.post(TemporaryAccessPassAuthenticationMethod())
+        )
+
+    expected = (
+        "Temporary Access Pass cannot be added to an external guest user."
+        if case == "guest"
+        else "Converged UserCredentialPolicy does not allow creating or updating this authentication method. "
+        "AuthMethodType [TemporaryAccessPass]."
+    )
+    assert odata_error(raised) == (400, "badRequest", expected)
+
+
+async def test_tap_scope_can_be_a_group(world: World, directory: Directory, graph_client) -> None:
+    pilots = world.graph.add_group(directory.tenant_id, "TAP pilots")
+    world.graph.add_member(directory.tenant_id, pilots, directory.alice["id"])
+    world.graph.set_tap_policy(directory.tenant_id, include_groups=[pilots])
+    tap = (
+        await graph_client()
+        .users.by_user_id(directory.alice["id"])
+        .authentication.temporary_access_pass_methods.post(TemporaryAccessPassAuthenticationMethod())
+    )
+    assert tap is not None
+    assert tap.is_usable
+
+
+@pytest.mark.parametrize("lifetime", [5, 59, 481, 50_000])
+async def test_tap_lifetime_must_fit_the_policy(
+    world: World, directory: Directory, graph_client, lifetime: int
+) -> None:
+    world.graph.set_tap_policy(directory.tenant_id)
+    with pytest.raises(ODataError) as raised:
+        await (
+            graph_client()
+            .users.by_user_id(directory.alice["id"])
+            .authentication.temporary_access_pass_methods.post(
+                TemporaryAccessPassAuthenticationMethod(lifetime_in_minutes=lifetime)
+            )
+        )
+    assert odata_error(raised)[:2] == (400, "badRequest")
+    assert world.graph.tap_of(directory.tenant_id, directory.alice["id"]) is None
+
+
+# =============================================================================================
+# Graph: groups
+# =============================================================================================
+
+
+@dataclass
+class Groups:
+    sales: str
+    team: str
+    all_staff: str
+    mail_security: str
+    dynamic: str
+    synced: str
+    admins: str
+
+
+@pytest.fixture
+def groups(world: World, directory: Directory) -> Groups:
+    g, tid = world.graph, directory.tenant_id
+    sales = g.add_group(tid, "Sales")
+    found = Groups(
+        sales=sales,
+        team=g.add_group(tid, "Sales Team", kind="m365"),
+        all_staff=g.add_group(tid, "All Staff", kind="distribution", mail="allstaff@contoso.example"),
+        mail_security=g.add_group(tid, "Finance Share", kind="mail_security"),
+        dynamic=g.add_group(tid, "Everyone in Sales", kind="dynamic"),
+        synced=g.add_group(tid, "HQ Printers", on_prem_synced=True),
+        admins=g.add_group(tid, "Tier0 Admins", role_assignable=True),
+    )
+    g.add_member(tid, sales, directory.alice["id"])
+    g.add_member(tid, found.team, sales)  # nested
+    return found
+
+
+def groups_query(**kwargs: Any) -> RequestConfiguration[GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters]:
+    return RequestConfiguration(query_parameters=GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(**kwargs))
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("displayName eq 'sales'", {"Sales"}),
+        ("startswith(displayName,'Sales')", {"Sales", "Sales Team"}),
+        ("mail eq 'allstaff@contoso.example'", {"All Staff"}),
+        ("groupTypes/any(c:c eq 'Unified')", {"Sales Team"}),
+    ],
+)
+async def test_groups_can_be_found_by_filter(groups: Groups, graph_client, expression: str, expected: set[str]) -> None:
+    page = await graph_client().groups.get(groups_query(filter=expression, select=["id", "displayName"]))
+    assert page is not None
+    assert {g.display_name for g in page.value or []} == expected
+    assert all(g.mail is None for g in page.value or [])  # not selected
+
+
+async def test_a_group_is_classified_before_acting(
+    world: World, directory: Directory, groups: Groups, graph_client
+) -> None:
+    world.graph.add_subscription(directory.tenant_id, "SPE_E3", seats=10)
+    licensed = world.graph.add_group(directory.tenant_id, "E3 users", licenses=["SPE_E3"])
+    fields = ["id", "displayName", "groupTypes", "mailEnabled", "securityEnabled", "onPremisesSyncEnabled",
+              "membershipRule", "isAssignableToRole", "assignedLicenses", "mail"]  # fmt: skip
+    query = RequestConfiguration(
+        query_parameters=GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(select=fields)
+    )
+    client = graph_client()
+
+    async def classify(group_id: str) -> Group:
+        group = await client.groups.by_group_id(group_id).get(query)
+        assert group is not None
+        return group
+
+    dl, dynamic, synced, admins, e3 = [
+        await classify(g) for g in (groups.all_staff, groups.dynamic, groups.synced, groups.admins, licensed)
+    ]
+    assert (dl.mail_enabled, dl.security_enabled, dl.group_types) == (True, False, [])
+    assert dynamic.group_types == ["DynamicMembership"]
+    assert dynamic.membership_rule
+    assert synced.on_premises_sync_enabled is True
+    assert admins.is_assignable_to_role is True
+    assert [str(lic.sku_id) for lic in e3.assigned_licenses or []] == [E3]
+    default = await client.groups.by_group_id(licensed).get()
+    assert default is not None
+    assert default.assigned_licenses is None  # not in Graph's default projection
+
+
+async def test_members_are_added_and_removed_by_reference(
+    world: World, directory: Directory, groups: Groups, graph_client
+) -> None:
+    members = graph_client().groups.by_group_id(groups.sales).members
+    reference = f"https://graph.microsoft.com/v1.0/directoryObjects/{directory.bob['id']}"
+
+    await members.ref.post(ReferenceCreate(odata_id=reference))
+    assert world.graph.members(directory.tenant_id, groups.sales) == [directory.alice["id"], directory.bob["id"]]
+    with pytest.raises(ODataError) as again:
+        await members.ref.post(ReferenceCreate(odata_id=reference))
+    assert odata_error(again) == (
+        400,
+        "Request_BadRequest",
+        "One or more added object references already exist for the following modified properties: 'members'.",
+    )
+
+    await members.by_directory_object_id(directory.bob["id"]).ref.delete()
+    assert world.graph.members(directory.tenant_id, groups.sales) == [directory.alice["id"]]
+    with pytest.raises(ODataError) as absent:
+        await members.by_directory_object_id(directory.bob["id"]).ref.delete()
+    assert odata_error(absent)[:2] == (404, "Request_ResourceNotFound")
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        ("all_staff", "Cannot Update a mail-enabled security groups and or distribution list."),
+        ("mail_security", "Cannot Update a mail-enabled security groups and or distribution list."),
+        ("dynamic", "Insufficient privileges to complete the operation."),
+        (
+            "synced",
+            "Unable to update the specified properties for on-premises mastered Directory Sync objects "
+            "or objects currently undergoing migration.",
+        ),
+    ],
+)
+async def test_groups_graph_cannot_change_are_refused(
+    world: World, directory: Directory, groups: Groups, graph_client, which: str, message: str
+) -> None:
+    group_id = getattr(groups, which)
+    members = graph_client().groups.by_group_id(group_id).members
+    reference = f"https://graph.microsoft.com/v1.0/directoryObjects/{directory.bob['id']}"
+
+    with pytest.raises(ODataError) as raised:
+        await members.ref.post(ReferenceCreate(odata_id=reference))
+
+    assert odata_error(raised) == (400, "Request_BadRequest", message)
+    assert world.graph.members(directory.tenant_id, group_id) == []
+
+
+async def test_role_assignable_groups_need_role_management_permission(
+    world: World, directory: Directory, groups: Groups, graph_client
+) -> None:
+    reference = ReferenceCreate(odata_id=f"https://graph.microsoft.com/v1.0/directoryObjects/{directory.bob['id']}")
+    with pytest.raises(ODataError) as raised:
+        await graph_client().groups.by_group_id(groups.admins).members.ref.post(reference)
+    assert odata_error(raised)[:2] == (403, "Authorization_RequestDenied")
+
+    world.graph.consent(directory.tenant_id, APP_ID, [*DEFAULT_APP_PERMISSIONS, "RoleManagement.ReadWrite.Directory"])
+    await graph_client().groups.by_group_id(groups.admins).members.ref.post(reference)
+    # Members of role-assignable groups are privileged targets: a User Administrator app may no
+    # longer reset them (graph.md §1.3).
+    with pytest.raises(ODataError) as reset:
+        await graph_client().users.by_user_id(directory.bob["id"]).patch(new_password())
+    assert odata_error(reset)[0] == 403
+
+
+async def test_member_of_lists_direct_and_transitive_groups(directory: Directory, groups: Groups, graph_client) -> None:
+    user = graph_client().users.by_user_id(directory.alice["id"])
+    direct = await user.member_of.graph_group.get()
+    transitive = await user.transitive_member_of.graph_group.get()
+    everything = await user.transitive_member_of.get()
+
+    assert direct is not None
+    assert transitive is not None
+    assert everything is not None
+    assert [g.display_name for g in direct.value or []] == ["Sales"]
+    assert {g.display_name for g in transitive.value or []} == {"Sales", "Sales Team"}
+    assert {type(o) for o in everything.value or []} == {Group}
+
+
+async def test_group_members_are_paged(world: World, directory: Directory, groups: Groups, graph_client) -> None:
+    for user in (directory.bob, directory.manager, directory.helpdesk):
+        world.graph.add_member(directory.tenant_id, groups.sales, user["id"])
+    members = graph_client().groups.by_group_id(groups.sales).members
+    query = RequestConfiguration(query_parameters=MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(top=3))
+
+    page = await members.get(query)
+    seen: list[str] = []
+    while page is not None:
+        seen += [m.id for m in page.value or [] if m.id]
+        page = await members.with_url(page.odata_next_link).get() if page.odata_next_link else None
+
+    assert seen == world.graph.members(directory.tenant_id, groups.sales)
+    assert len(seen) == 4
+
+
+def test_deleting_a_member_without_ref_deletes_the_user(world: World, directory: Directory, groups: Groups) -> None:
+    """graph.md §4.1: `DELETE /groups/{id}/members/{id}` (no `/$ref`) addresses the member object
+    itself. With User.ReadWrite.All in its consent the app deletes the person, not the membership."""
+    url = f"{world.graph.graph_url}/groups/{groups.sales}/members/{directory.alice['id']}"
+
+    response = httpx.delete(url, headers=world.bearer(directory.tenant_id))
+
+    assert response.status_code == 204
+    assert [u["id"] for u in world.graph.deleted_users(directory.tenant_id)] == [directory.alice["id"]]
+    gone = httpx.get(
+        f"{world.graph.graph_url}/users/{directory.alice['id']}", headers=world.bearer(directory.tenant_id)
+    )
+    assert gone.status_code == 404
+
+
+def test_without_delete_rights_the_wrong_call_is_a_403(world: World, directory: Directory, groups: Groups) -> None:
+    world.graph.consent(directory.tenant_id, APP_ID, ["User.Read.All", "GroupMember.ReadWrite.All"])
+    url = f"{world.graph.graph_url}/groups/{groups.sales}/members/{directory.alice['id']}"
+    response = httpx.delete(url, headers=world.bearer(directory.tenant_id))
+    assert response.status_code == 403
+    assert world.graph.members(directory.tenant_id, groups.sales) == [directory.alice["id"]]
+
+
+# =============================================================================================
+# Graph: licensing
+# =============================================================================================
+
+
+def assign(add: Iterable[str] = (), remove: Iterable[str] = ()) -> AssignLicensePostRequestBody:
+    return AssignLicensePostRequestBody(
+        add_licenses=[AssignedLicense(sku_id=uuid.UUID(s), disabled_plans=[]) for s in add],
+        remove_licenses=[uuid.UUID(s) for s in remove],
+    )
+
+
+@pytest.fixture
+def skus(world: World, directory: Directory) -> None:
+    world.graph.add_subscription(directory.tenant_id, "SPE_E3", seats=2)
+    world.graph.add_subscription(directory.tenant_id, "SPE_E5", seats=1)
+    world.graph.add_subscription(directory.tenant_id, "O365_BUSINESS_ESSENTIALS", seats=1)
+
+
+async def test_subscribed_skus_report_seats_and_plans(
+    world: World, directory: Directory, skus: None, graph_client
+) -> None:
+    page = await graph_client().subscribed_skus.get()
+    assert page is not None
+    by_part = {s.sku_part_number: s for s in page.value or []}
+    e3 = by_part["SPE_E3"]
+    assert str(e3.sku_id) == E3
+    assert e3.prepaid_units is not None
+    assert (e3.prepaid_units.enabled, e3.consumed_units, e3.capability_status) == (2, 0, "Enabled")
+    assert "EXCHANGE_S_ENTERPRISE" in {p.service_plan_name for p in e3.service_plans or []}
+    assert e3.applies_to == "User"
+
+
+async def test_licenses_are_assigned_and_swapped_atomically(
+    world: World, directory: Directory, skus: None, graph_client
+) -> None:
+    client = graph_client()
+    user = client.users.by_user_id(directory.bob["id"])
+    await user.patch(User(usage_location="NO"))
+
+    result = await user.assign_license.post(assign(add=[E3]))
+    assert result is not None
+    assert result.id == directory.bob["id"]
+    swapped = await user.assign_license.post(assign(add=[E5], remove=[E3]))
+    assert swapped is not None
+
+    details = await user.license_details.get()
+    assert details is not None
+    assert [d.sku_part_number for d in details.value or []] == ["SPE_E5"]
+    selected = await user.get(select("assignedLicenses", "licenseAssignmentStates"))
+    assert selected is not None
+    assert [str(lic.sku_id) for lic in selected.assigned_licenses or []] == [E5]
+    assert [(s.assigned_by_group, s.state) for s in selected.license_assignment_states or []] == [(None, "Active")]
+
+
+async def test_an_exchange_licence_provisions_the_mailbox(
+    world: World, directory: Directory, skus: None, graph_client
+) -> None:
+    client = graph_client()
+    created = await client.users.post(new_user("nora@contoso.example", usage_location="NO"))
+    assert created is not None
+    assert created.id
+    with pytest.raises(ODataError) as before:
+        await client.users.by_user_id(created.id).mailbox_settings.get()
+    assert odata_error(before)[:2] == (404, "MailboxNotEnabledForRESTAPI")
+
+    await client.users.by_user_id(created.id).assign_license.post(assign(add=[BUSINESS_BASIC]))
+
+    assert world.graph.user(directory.tenant_id, created.id)["mail"] == "nora@contoso.example"
+    settings = await client.users.by_user_id(created.id).mailbox_settings.get()
+    assert settings is not None
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no usage location", "License assignment cannot be done for user with invalid usage location."),
+        ("no free seat", f"Subscription with SKU {E5} does not have any available licenses."),
+        ("unknown sku", "License 11111111-2222-3333-4444-555555555555 does not correspond to a valid company License."),
+    ],
+)
+async def test_licence_assignment_errors_change_nothing(
+    world: World, directory: Directory, skus: None, graph_client, case: str, message: str
+) -> None:
+    client = graph_client()
+    user = client.users.by_user_id(directory.bob["id"])
+    if case != "no usage location":
+        await user.patch(User(usage_location="NO"))
+        await user.assign_license.post(assign(add=[E3]))
+    if case == "no free seat":
+        await client.users.by_user_id(directory.alice["id"]).patch(User(usage_location="NO"))
+        await client.users.by_user_id(directory.alice["id"]).assign_license.post(assign(add=[E5]))
+    before = world.graph.licenses_of(directory.tenant_id, directory.bob["id"])
+    wanted = "11111111-2222-3333-4444-555555555555" if case == "unknown sku" else E5
+
+    with pytest.raises(ODataError) as raised:
+        await user.assign_license.post(assign(add=[wanted], remove=before))
+
+    assert odata_error(raised) == (400, "Request_BadRequest", message)
+    assert world.graph.licenses_of(directory.tenant_id, directory.bob["id"]) == before
+
+
+async def test_group_based_licences_are_inherited_and_cannot_be_removed_directly(
+    world: World, directory: Directory, skus: None, graph_client
+) -> None:
+    licensed = world.graph.add_group(directory.tenant_id, "E3 users", licenses=["SPE_E3"])
+    world.graph.add_member(directory.tenant_id, licensed, directory.alice["id"])
+    user = graph_client().users.by_user_id(directory.alice["id"])
+
+    selected = await user.get(select("assignedLicenses", "licenseAssignmentStates"))
+    assert selected is not None
+    assert [str(s.assigned_by_group) for s in selected.license_assignment_states or []] == [licensed]
+    with pytest.raises(ODataError) as raised:
+        await user.assign_license.post(assign(remove=[E3]))
+    assert odata_error(raised)[2] == (
+        "User license is inherited from a group membership and it cannot be removed directly from the user."
+    )
+
+    world.graph.remove_member(directory.tenant_id, licensed, directory.alice["id"])
+    assert world.graph.licenses_of(directory.tenant_id, directory.alice["id"]) == []
+
+
+def test_a_group_licence_without_seats_is_an_error_state(world: World, directory: Directory, skus: None) -> None:
+    licensed = world.graph.add_group(directory.tenant_id, "E5 users", licenses=["SPE_E5"])
+    world.graph.add_member(directory.tenant_id, licensed, directory.alice["id"])
+    world.graph.add_member(directory.tenant_id, licensed, directory.bob["id"])
+
+    bob = world.graph.user(directory.tenant_id, directory.bob["id"])
+    assert bob["assignedLicenses"] == []
+    assert [(s["state"], s["error"]) for s in bob["licenseAssignmentStates"]] == [("Error", "CountViolation")]
+    assert world.graph.licenses_of(directory.tenant_id, directory.alice["id"]) == [E5]
+
+
+# =============================================================================================
+# Graph: mailbox settings and mail
+# =============================================================================================
+
+
+async def test_automatic_replies_round_trip(world: World, directory: Directory, graph_client) -> None:
+    settings = graph_client().users.by_user_id(directory.alice["id"]).mailbox_settings
+    before = await settings.get()
+    assert before is not None
+    assert before.automatic_replies_setting is not None
+    assert before.automatic_replies_setting.status == AutomaticRepliesStatus.Disabled
+
+    updated = await settings.patch(
+        MailboxSettings(
+            automatic_replies_setting=AutomaticRepliesSetting(
+                status=AutomaticRepliesStatus.Scheduled,
+                external_audience=ExternalAudienceScope.ContactsOnly,
+                internal_reply_message="Back Monday",
+                external_reply_message="Out of office",
+                scheduled_start_date_time=DateTimeTimeZone(date_time="2030-07-01T08:00:00", time_zone="UTC"),
+                scheduled_end_date_time=DateTimeTimeZone(date_time="2030-07-14T17:00:00", time_zone="UTC"),
+            )
+        )
+    )
+
+    assert updated is not None
+    replies = updated.automatic_replies_setting
+    assert replies is not None
+    assert (replies.status, replies.external_audience) == (
+        AutomaticRepliesStatus.Scheduled,
+        ExternalAudienceScope.ContactsOnly,
+    )
+    assert replies.scheduled_end_date_time is not None
+    assert replies.scheduled_end_date_time.date_time == "2030-07-14T17:00:00"
+    stored = world.graph.mailbox_settings(directory.tenant_id, directory.alice["id"])
+    assert stored is not None
+    assert stored["automaticRepliesSetting"]["internalReplyMessage"] == "Back Monday"
+
+
+async def test_mailbox_settings_need_a_mailbox(directory: Directory, graph_client) -> None:
+    with pytest.raises(ODataError) as raised:
+        await graph_client().users.by_user_id(directory.synced["id"]).mailbox_settings.get()
+    assert odata_error(raised) == (
+        404,
+        "MailboxNotEnabledForRESTAPI",
+        "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+    )
+
+
+async def test_send_mail_is_accepted_and_kept_in_the_outbox(world: World, directory: Directory, graph_client) -> None:
+    message = Message(
+        subject="Your password was reset",
+        body=ItemBody(content_type=BodyType.Text, content="Use the link to sign in."),
+        to_recipients=[Recipient(email_address=EmailAddress(address="maria@contoso.example"))],
+    )
+
+    result = (
+        await graph_client()
+        .users.by_user_id(directory.admin["id"])
+        .send_mail.post(SendMailPostRequestBody(message=message, save_to_sent_items=False))
+    )
+
+    assert result is None
+    assert world.graph.request_log[-1].status == 202
+    [sent] = world.graph.sent_mail(directory.tenant_id)
+    assert (sent["from"], sent["to"], sent["subject"]) == (
+        "gina@contoso.example",
+        ["maria@contoso.example"],
+        "Your password was reset",
+    )
+    assert sent["saveToSentItems"] is False
+
+
+async def test_send_mail_needs_a_recipient_and_mail_send(world: World, directory: Directory, graph_client) -> None:
+    empty = SendMailPostRequestBody(message=Message(subject="Hi", body=ItemBody(content="x")))
+    with pytest.raises(ODataError) as raised:
+        await graph_client().users.by_user_id(directory.admin["id"]).send_mail.post(empty)
+    assert odata_error(raised)[:2] == (400, "ErrorInvalidRecipients")
+
+    world.graph.consent(directory.tenant_id, APP_ID, ["User.Read.All"])
+    with pytest.raises(ODataError) as denied:
+        await graph_client().users.by_user_id(directory.admin["id"]).send_mail.post(empty)
+    assert odata_error(denied)[0] == 403
+    assert world.graph.sent_mail(directory.tenant_id) == []
+
+
+# =============================================================================================
+# Graph: a 429 storm
+# =============================================================================================
+
+
+def test_a_storm_answers_every_call_429_until_it_passes(world: World, directory: Directory) -> None:
+    world.graph.faults.storm(3, retry_after=5)
+    headers = world.bearer(directory.tenant_id)
+
+    statuses = [
+        httpx.request(
+            method, f"{world.graph.graph_url}/users/{directory.alice['id']}", headers=headers, json=body
+        ).status_code
+        for method, body in (("GET", None), ("PATCH", {"jobTitle": "x"}), ("GET", None), ("GET", None))
+    ]
+
+    assert statuses == [429, 429, 429, 200]
+    throttled = [r for r in world.graph.request_log[-4:] if r.status == 429]
+    assert len(throttled) == 3
+    assert world.graph.user(directory.tenant_id, directory.alice["id"])["jobTitle"] is None
+
+
+def test_a_storm_can_be_bounded_in_time(world: World, directory: Directory) -> None:
+    world.graph.faults.storm(1000, retry_after=1, seconds=0.3)
+    url = f"{world.graph.graph_url}/users"
+    first = httpx.get(url, headers=world.bearer(directory.tenant_id))
+    time.sleep(0.35)
+    second = httpx.get(url, headers=world.bearer(directory.tenant_id))
+
+    assert (first.status_code, first.headers["Retry-After"]) == (429, "1")
+    assert first.headers["x-ms-throttle-scope"].startswith("Tenant_Application/Read/")
+    assert second.status_code == 200
+    assert world.graph.faults.storm_remaining == 0
+
+
+async def test_the_sdk_gives_up_inside_a_storm(world: World, directory: Directory, graph_client) -> None:
+    client = graph_client()
+    await client.users.by_user_id(directory.alice["id"]).get()  # warm up the token cache
+    world.graph.faults.storm(5, retry_after=1)
+    one_retry: RequestConfiguration[Any] = RequestConfiguration(options=[RetryHandlerOption(max_retries=1)])
+
+    with pytest.raises(ODataError) as raised:
+        await client.users.by_user_id(directory.alice["id"]).get(one_retry)
+
+    assert raised.value.response_status_code == 429
+    assert world.graph.faults.storm_remaining == 3
+
+
+async def test_members_can_be_cast_and_removed_with_the_id_query(
+    world: World, directory: Directory, groups: Groups, graph_client
+) -> None:
+    members = graph_client().groups.by_group_id(groups.team).members
+    world.graph.add_member(directory.tenant_id, groups.team, directory.bob["id"])
+
+    users = await members.graph_user.get()
+    nested = await members.graph_group.get()
+    assert users is not None
+    assert nested is not None
+    assert [u.id for u in users.value or []] == [directory.bob["id"]]
+    assert [g.id for g in nested.value or []] == [groups.sales]
+
+    reference = f"https://graph.microsoft.com/v1.0/directoryObjects/{directory.bob['id']}"
+    await members.ref.delete(
+        RequestConfiguration(query_parameters=RefRequestBuilder.RefRequestBuilderDeleteQueryParameters(id=reference))
+    )
+    assert world.graph.members(directory.tenant_id, groups.team) == [groups.sales]

@@ -1,6 +1,10 @@
-"""Triage: name the intent of a ticket from a closed list, with candidate entities and reasons.
-Triage only proposes; the policy decides what may happen."""
+"""Triage: name the intent of a ticket from a closed list, with entities, calibrated confidence and
+reasons. Triage only proposes; the policy decides.
 
-from tierone.triage.rules import INTENTS, TriageResult, classify
+Importing this package loads no model and no numeric library: the model (scikit-learn) is loaded on
+the first `classify` call, so only the queue worker ever pays for it."""
 
-__all__ = ["INTENTS", "TriageResult", "classify"]
+from tierone.triage.classifier import classify, classify_many, default_model
+from tierone.triage.schema import AUTOMATABLE_INTENTS, INTENTS, TriageResult
+
+__all__ = ["AUTOMATABLE_INTENTS", "INTENTS", "TriageResult", "classify", "classify_many", "default_model"]
