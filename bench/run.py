@@ -1,13 +1,18 @@
-"""The benchmark run: cold import, webhook acknowledgement per PSA, webhook → closed per PSA; then the report."""
+"""The benchmark run: cold import, webhook acknowledgement per PSA, webhook → closed per PSA; then the
+self-contained sections (the playbooks at 150 ms per call); then the report.
+
+`python -m bench --only playbooks` runs one section alone and rewrites only its part of the results."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bench import cold_import, end_to_end, report, webhook_ack
+from bench import cold_import, end_to_end, playbooks_bench, report, triage_bench, webhook_ack
 from bench.common import BenchError, Table, machine, ms, percentile, progress
 
 if TYPE_CHECKING:
@@ -22,6 +27,8 @@ E2E_TICKETS = 8
 PSA_LATENCY_MS = 300
 GRAPH_LATENCY_MS = 150
 PSAS = ("connectwise", "autotask", "halopsa")
+# Benchmarks with their own sandboxes: each writes its own section of the results.
+SECTIONS: dict[str, Callable[[], report.Section]] = {"playbooks": playbooks_bench.measure}
 
 
 def _findings(
@@ -219,21 +226,36 @@ def _benchmarks() -> tuple[list[Table], list[str]]:
     for t in (ack_table, e2e, calls):
         print(t.text(), "\n", flush=True)
     findings = _findings(cold, colds, fast, slow, acks)
-    return [*tables, ack_table, e2e, calls], findings
+    triage_tables, triage_findings = triage_bench.measure()
+    return [*tables, ack_table, e2e, calls, *triage_tables], findings + triage_findings
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Measure TierOne on the local sandbox.")
+    parser.add_argument(
+        "--only",
+        choices=sorted(SECTIONS),
+        help="run only this benchmark and rewrite only its section of docs/benchmarks.md",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     facts = machine()
     started = time.perf_counter()
     progress("; ".join(facts.lines()))
+    tables: list[Table] = []
+    findings: list[str] = []
     try:
-        tables, findings = _benchmarks()
+        if args.only is None:
+            tables, findings = _benchmarks()
+        sections = {key: measure() for key, measure in SECTIONS.items() if args.only in (None, key)}
     except BenchError as exc:
         print(f"bench: FAILED — {exc}", file=sys.stderr, flush=True)
         return 1
-    for f in findings:
+    for f in [*findings, *(f for _, section_findings in sections.values() for f in section_findings)]:
         print(f"- {f}")
-    path = report.write(facts, tables, findings)
+    if args.only is None:
+        path = report.write(facts, tables, findings, sections)
+    else:
+        path = report.write_section(facts, args.only, *sections[args.only])
     progress(f"done in {time.perf_counter() - started:.0f}s; results written to {path}")
     return 0
