@@ -155,6 +155,26 @@ param openaiTimeoutSeconds string = ''
 @description('TIERONE_TRIAGE_CATEGORY_MAP: JSON object, PSA ticket category → intent.')
 param triageCategoryMap string = ''
 
+// Approvals (tierone/approvals.py): each channel is used only when configured.
+
+@description('Post approval requests to Teams through a Workflows webhook; its URL is the secret teamsWebhookUrl.')
+param useTeamsApprovals bool = false
+
+@description('TIERONE_SLACK_CHANNEL: channel id for approval requests. Empty: Slack is not used (then no Slack secrets are referenced).')
+param slackChannel string = ''
+
+@description('TIERONE_SLACK_API_URL (default https://slack.com/api/).')
+param slackApiUrl string = ''
+
+@description('TIERONE_APPROVAL_SENDER: mailbox (UPN) that sends approval e-mail through Graph. Empty: no approval e-mail.')
+param approvalSender string = ''
+
+@description('TIERONE_APPROVAL_TTL_MINUTES (default 60).')
+param approvalTtlMinutes string = ''
+
+@description('TIERONE_APPROVAL_CHANNEL_WAIT_MINUTES (default 15): wait before trying the next channel.')
+param approvalChannelWaitMinutes string = ''
+
 // ConnectWise PSA: used when connectwiseApiUrl is set.
 
 @description('CONNECTWISE_API_URL, e.g. https://api-na.myconnectwise.net/v2025_1/apis/3.0. Empty: ConnectWise is not used.')
@@ -277,6 +297,18 @@ param halopsaClientSecret string
 @description('HALOPSA_WEBHOOK_PASSWORD (you choose it; `tierone psa register halopsa` sets it in Halo).')
 param halopsaWebhookPassword string
 
+@secure()
+@description('TIERONE_TEAMS_WEBHOOK_URL: the Workflows webhook URL (its sig= is a credential). Empty: keep the stored value.')
+param teamsWebhookUrl string
+
+@secure()
+@description('TIERONE_SLACK_BOT_TOKEN (xoxb-...). Empty: keep the stored value.')
+param slackBotToken string
+
+@secure()
+@description('TIERONE_SLACK_SIGNING_SECRET (the Slack app\'s signing secret). Empty: keep the stored value.')
+param slackSigningSecret string
+
 // ---------------------------------------------------------------------------------------------
 // Names and fixed lists
 // ---------------------------------------------------------------------------------------------
@@ -287,7 +319,7 @@ var storageAccountName = take('st${replace(toLower(name), '-', '')}${token}', 24
 var keyVaultName = take('kv-${name}-${token}', 24)
 var appInsightsName = 'appi-${name}-${token}'
 
-// tierone/storage.py (ALL_TABLES), plus approvals for the approval pages.
+// tierone/storage.py (ALL_TABLES).
 var tableNames = [
   'deliveries'
   'tickets'
@@ -297,6 +329,7 @@ var tableNames = [
   'ledger'
   'models'
   'approvals'
+  'policies'
 ]
 
 // The worker's queue and the poison queue its fifth failure lands in (host.json maxDequeueCount).
@@ -305,10 +338,12 @@ var queueNames = [
   'tickets-poison'
 ]
 
-// Reachable without an Entra sign-in: PSA webhooks and one-time credential pages (authentication.bicep).
+// Reachable without an Entra sign-in: PSA webhooks, one-time credential pages and Slack's signed
+// interactivity callback (authentication.bicep).
 var anonymousPaths = [
   '/api/webhooks/*'
   '/api/secrets/*'
+  '/api/slack/interactions'
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -363,6 +398,9 @@ module keyVault 'modules/keyVault.bicep' = {
     autotaskWebhookSecret: autotaskWebhookSecret
     halopsaClientSecret: halopsaClientSecret
     halopsaWebhookPassword: halopsaWebhookPassword
+    teamsWebhookUrl: teamsWebhookUrl
+    slackBotToken: slackBotToken
+    slackSigningSecret: slackSigningSecret
   }
 }
 
@@ -427,6 +465,7 @@ var resolvedPublicBaseUrl = empty(publicBaseUrl) ? siteUrl : publicBaseUrl
 var useConnectWise = !empty(connectwiseApiUrl)
 var useAutotask = !empty(autotaskUsername)
 var useHaloPsa = !empty(halopsaUrl)
+var useSlackApprovals = !empty(slackChannel)
 var vaultUri = keyVault.outputs.uri
 
 // ---------------------------------------------------------------------------------------------
@@ -472,8 +511,28 @@ var tuningSettings = union(
   empty(openaiApiVersion) ? {} : { TIERONE_OPENAI_API_VERSION: openaiApiVersion },
   empty(openaiScope) ? {} : { TIERONE_OPENAI_SCOPE: openaiScope },
   empty(openaiTimeoutSeconds) ? {} : { TIERONE_OPENAI_TIMEOUT_SECONDS: openaiTimeoutSeconds },
-  empty(triageCategoryMap) ? {} : { TIERONE_TRIAGE_CATEGORY_MAP: triageCategoryMap }
+  empty(triageCategoryMap) ? {} : { TIERONE_TRIAGE_CATEGORY_MAP: triageCategoryMap },
+  empty(approvalSender) ? {} : { TIERONE_APPROVAL_SENDER: approvalSender },
+  empty(approvalTtlMinutes) ? {} : { TIERONE_APPROVAL_TTL_MINUTES: approvalTtlMinutes },
+  empty(approvalChannelWaitMinutes) ? {} : { TIERONE_APPROVAL_CHANNEL_WAIT_MINUTES: approvalChannelWaitMinutes }
 )
+
+// Approval channels: a Key Vault reference is written only when its channel is used, because a
+// reference to a secret never stored would stay literal text and make the channel look configured.
+var teamsSettings = useTeamsApprovals ? {
+  TIERONE_TEAMS_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${vaultUri}secrets/teams-webhook-url/)'
+} : {}
+
+var slackRequired = {
+  TIERONE_SLACK_CHANNEL: slackChannel
+  TIERONE_SLACK_BOT_TOKEN: '@Microsoft.KeyVault(SecretUri=${vaultUri}secrets/slack-bot-token/)'
+  TIERONE_SLACK_SIGNING_SECRET: '@Microsoft.KeyVault(SecretUri=${vaultUri}secrets/slack-signing-secret/)'
+}
+
+var slackSettings = useSlackApprovals ? union(
+  slackRequired,
+  empty(slackApiUrl) ? {} : { TIERONE_SLACK_API_URL: slackApiUrl }
+) : {}
 
 // Set whenever ConnectWise is used (empty ones are reported by name when TierOne starts).
 var connectwiseRequired = {
@@ -537,7 +596,7 @@ module appSettings 'modules/appSettings.bicep' = {
   name: 'tierone-app-settings'
   params: {
     siteName: functionApp.outputs.name
-    settings: union(hostSettings, tieroneSettings, tuningSettings, connectwiseSettings, autotaskSettings, halopsaSettings)
+    settings: union(hostSettings, tieroneSettings, tuningSettings, teamsSettings, slackSettings, connectwiseSettings, autotaskSettings, halopsaSettings)
   }
   dependsOn: [
     roles

@@ -82,6 +82,15 @@ param openaiScope = ''
 param openaiTimeoutSeconds = ''
 param triageCategoryMap = ''              // JSON, e.g. '{"Password Reset": "password_reset"}'
 
+// Approvals: Teams (Workflows webhook; URL as the secret TIERONE_TEAMS_WEBHOOK_URL), Slack (used when
+// slackChannel is set; token and signing secret from the environment), e-mail (from approvalSender).
+param useTeamsApprovals = false
+param slackChannel = ''                   // channel id, e.g. 'C0123456789'
+param slackApiUrl = ''
+param approvalSender = ''                 // e.g. 'approvals@msp.example'
+param approvalTtlMinutes = ''
+param approvalChannelWaitMinutes = ''
+
 // --- ConnectWise PSA (leave connectwiseApiUrl empty if you do not use it) ---------------------------
 
 param connectwiseApiUrl = ''              // e.g. 'https://api-na.myconnectwise.net/v2025_1/apis/3.0'
@@ -128,3 +137,6 @@ param autotaskIntegrationCode = readEnvironmentVariable('AUTOTASK_INTEGRATION_CO
 param autotaskWebhookSecret = readEnvironmentVariable('AUTOTASK_WEBHOOK_SECRET', '')
 param halopsaClientSecret = readEnvironmentVariable('HALOPSA_CLIENT_SECRET', '')
 param halopsaWebhookPassword = readEnvironmentVariable('HALOPSA_WEBHOOK_PASSWORD', '')
+param teamsWebhookUrl = readEnvironmentVariable('TIERONE_TEAMS_WEBHOOK_URL', '')
+param slackBotToken = readEnvironmentVariable('TIERONE_SLACK_BOT_TOKEN', '')
+param slackSigningSecret = readEnvironmentVariable('TIERONE_SLACK_SIGNING_SECRET', '')

@@ -22,6 +22,24 @@ log = logging.getLogger("tierone.audit")
 HEAD = "~head"
 GENESIS = "0" * 64
 _MAX_ATTEMPTS = 8
+# What an export carries: the record's own fields and its chain links, so a reviewer can re-verify
+# the chain from the file. Table metadata (ETag, Timestamp), markers and the head stay out.
+EXPORT_FIELDS = (
+    "Seq",
+    "At",
+    "EventKey",
+    "event_type",
+    "ticket",
+    "actor",
+    "requester",
+    "target",
+    "action",
+    "outcome",
+    "rule",
+    "Evidence",
+    "PrevHash",
+    "EntryHash",
+)
 
 
 class AuditEvent(BaseModel):
@@ -146,3 +164,18 @@ class AuditLog:
         if head is not None and (int(head["Seq"]) != expected_seq - 1 or head["LastHash"] != prev):
             problems.append(f"the chain ends at record {expected_seq - 1}, the head says {head['Seq']}")
         return problems
+
+    async def partitions(self) -> list[str]:
+        """Every tenant with a chain, found from the head rows (one per chain)."""
+        heads = await self._table.query("RowKey eq @head", head=HEAD)
+        return sorted(str(h["PartitionKey"]) for h in heads)
+
+    async def export(self, tenant: str, since: datetime | None = None) -> list[dict[str, Any]]:
+        """The tenant's records at or after `since`, reduced to EXPORT_FIELDS (for reviews with the client)."""
+        cutoff = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+        rows = []
+        for row in await self.records(tenant):
+            if cutoff is not None and datetime.fromisoformat(str(row["At"])) < cutoff:
+                continue
+            rows.append({"tenant": tenant, **{k: row.get(k) for k in EXPORT_FIELDS}})
+        return rows

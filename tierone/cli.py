@@ -7,6 +7,10 @@ tierone tenants import --psa halopsa
 tierone tenants check <tenant id>
 tierone triage [--eval] tickets.jsonl
 tierone learn [--psa halopsa] [--days 365] [--dry-run]
+tierone policy show|history [--tenant <tenant id>]
+tierone policy set --tenant <tenant id|*> --intent mfa_reset --mode approval [--hours mon-fri 08:00-18:00 ...]
+tierone audit verify [--tenant <tenant id>]
+tierone audit export --tenant <tenant id> --since 2025-01-01 [--format jsonl|csv]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import uuid
 from collections.abc import Sequence
 
 from psa_integrations.models import PsaKind
+from tierone import governance_cli
 from tierone.errors import TierOneError
 from tierone.settings import Settings
 
@@ -55,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     learn.add_argument("--days", type=int, default=365, help="closed in the last N days (default 365)")
     learn.add_argument("--limit", type=int, default=2000, help="at most N tickets per PSA (default 2000)")
     learn.add_argument("--dry-run", action="store_true", help="train and report, store nothing")
+    governance_cli.add_parsers(commands)  # policy show|set|history, audit verify|export
     return parser
 
 
@@ -157,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return triage_cli.triage_file(args.file, evaluate_labels=args.eval, model_path=args.model)
             return triage_cli.learn_command(args.psa, args.days, args.limit, args.dry_run)
         settings = Settings.from_env()
+        if args.command in ("policy", "audit"):
+            return governance_cli.run(settings, args)
         if args.command == "psa":
             return asyncio.run(_register(settings, PsaKind(args.psa), args.url))
         if args.action == "map":

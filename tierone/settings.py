@@ -96,6 +96,16 @@ class Settings(BaseModel):
     openai_timeout_seconds: float = Field(15.0, alias="TIERONE_OPENAI_TIMEOUT_SECONDS", gt=0)
     triage_category_map: str | None = Field(None, alias="TIERONE_TRIAGE_CATEGORY_MAP")  # JSON: PSA category → intent
 
+    # Approvals (tierone/approvals.py, tierone/notify/): each channel is used only when configured.
+    teams_webhook_url: SecretStr | None = Field(None, alias="TIERONE_TEAMS_WEBHOOK_URL")  # the URL is the credential
+    slack_bot_token: SecretStr | None = Field(None, alias="TIERONE_SLACK_BOT_TOKEN")
+    slack_channel: str | None = Field(None, alias="TIERONE_SLACK_CHANNEL")
+    slack_signing_secret: SecretStr | None = Field(None, alias="TIERONE_SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field("https://slack.com/api/", alias="TIERONE_SLACK_API_URL")
+    approval_sender: str | None = Field(None, alias="TIERONE_APPROVAL_SENDER")  # mailbox UPN that sends approval mail
+    approval_ttl_minutes: int = Field(60, alias="TIERONE_APPROVAL_TTL_MINUTES", ge=5, le=7 * 24 * 60)
+    approval_channel_wait_minutes: int = Field(15, alias="TIERONE_APPROVAL_CHANNEL_WAIT_MINUTES", ge=1, le=24 * 60)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

@@ -30,7 +30,9 @@ SECRETS = "secrets"
 AUDIT = "audit"
 LEDGER = "ledger"
 MODELS = "models"  # per-MSP triage models (tierone/triage/store.py)
-ALL_TABLES = (DELIVERIES, TICKETS, TENANTS, SECRETS, AUDIT, LEDGER, MODELS)
+APPROVALS = "approvals"  # approval requests (tierone/approvals.py)
+POLICIES = "policies"  # versioned per-client policies (tierone/client_policy.py)
+ALL_TABLES = (DELIVERIES, TICKETS, TENANTS, SECRETS, AUDIT, LEDGER, MODELS, APPROVALS, POLICIES)
 
 
 class ConcurrencyConflict(Exception):

@@ -52,6 +52,18 @@ param halopsaClientSecret string
 @description('HALOPSA_WEBHOOK_PASSWORD. Empty: keep the stored value.')
 param halopsaWebhookPassword string
 
+@secure()
+@description('TIERONE_TEAMS_WEBHOOK_URL. Empty: keep the stored value.')
+param teamsWebhookUrl string = ''
+
+@secure()
+@description('TIERONE_SLACK_BOT_TOKEN. Empty: keep the stored value.')
+param slackBotToken string = ''
+
+@secure()
+@description('TIERONE_SLACK_SIGNING_SECRET. Empty: keep the stored value.')
+param slackSigningSecret string = ''
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -145,6 +157,33 @@ resource halopsaWebhookPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07
   name: 'halopsa-webhook-password'
   properties: {
     value: halopsaWebhookPassword
+    contentType: 'text/plain'
+  }
+}
+
+resource teamsWebhookUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(teamsWebhookUrl)) {
+  parent: vault
+  name: 'teams-webhook-url'
+  properties: {
+    value: teamsWebhookUrl
+    contentType: 'text/plain'
+  }
+}
+
+resource slackBotTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(slackBotToken)) {
+  parent: vault
+  name: 'slack-bot-token'
+  properties: {
+    value: slackBotToken
+    contentType: 'text/plain'
+  }
+}
+
+resource slackSigningSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(slackSigningSecret)) {
+  parent: vault
+  name: 'slack-signing-secret'
+  properties: {
+    value: slackSigningSecret
     contentType: 'text/plain'
   }
 }

@@ -65,7 +65,7 @@ resource appQueueDataContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-// deliveries, tickets, tenants, secrets, audit, ledger, models, approvals.
+// deliveries, tickets, tenants, secrets, audit, ledger, models, approvals, policies.
 resource appTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, storageTableDataContributor)
   scope: storage
