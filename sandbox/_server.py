@@ -7,9 +7,12 @@ import asyncio
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, Self, TypeVar
 
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
 
 
 def free_port() -> int:
@@ -37,16 +40,20 @@ class BackgroundServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> BackgroundServer:
-        config = uvicorn.Config(
+    def _config(self, **extra: Any) -> uvicorn.Config:
+        """How uvicorn serves the app; a subclass passes `extra` (e.g. ssl arguments)."""
+        return uvicorn.Config(
             self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
             access_log=False,
             lifespan="on",
+            **extra,
         )
-        self._server = uvicorn.Server(config)
+
+    def start(self, timeout: float = 15.0) -> Self:
+        self._server = uvicorn.Server(self._config())
         self._thread = threading.Thread(target=self._run, name=f"{self.name}:{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -72,8 +79,67 @@ class BackgroundServer:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> BackgroundServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class StartStop:
+    """`with sandbox:` calls `start()` and, on the way out, `stop()`."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ServedSandbox(StartStop):
+    """A sandbox served by one BackgroundServer in `self._server` (None while stopped).
+
+    `url` is the server's address, and raises `RuntimeError(_not_started)` while stopped.
+    """
+
+    _server: BackgroundServer | None
+    _not_started = "the sandbox is not started"
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(self._not_started)
+        return self._server.url
+
+    def _serve(self, app: Any, name: str, port: int | None = None) -> None:
+        self._server = BackgroundServer(app, port=port, name=name).start()
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+class VendorError(Protocol):
+    """An exception that knows the response the vendor's API sends for it."""
+
+    def response(self) -> Response: ...
+
+
+E = TypeVar("E", bound=VendorError)
+
+
+def vendor_error_handler(error_type: type[E]) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A Starlette exception handler that answers `error_type` with its own `response()`."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, error_type)
+        return exc.response()
+
+    return handler

@@ -70,7 +70,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -84,7 +84,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox._server import BackgroundServer
+from sandbox._delivery import Dispatcher, is_success
+from sandbox._faults import FailureQueue
+from sandbox._server import BackgroundServer, ServedSandbox, vendor_error_handler
 
 JSON = dict[str, Any]
 log = logging.getLogger("sandbox.autotask")
@@ -612,7 +614,7 @@ def _compare(candidate: Any, op: str, value: Any) -> bool:
 
 
 @dataclass
-class Faults:
+class Faults(FailureQueue):
     """Misbehaviour to switch on from a test. Safe to change from any thread."""
 
     latency_ms: int = 0
@@ -623,16 +625,10 @@ class Faults:
 
     def fail_next(self, n: int, status: int = 429) -> None:
         """The next `n` API requests answer `status` (429 with Retry-After, or a 5xx) before anything else."""
-        with self._lock:
-            self._pending.extend([status] * n)
-
-    def take_failure(self) -> int | None:
-        with self._lock:
-            return self._pending.pop(0) if self._pending else None
+        self._queue_failures(n, status)
 
     def reset(self) -> None:
-        with self._lock:
-            self._pending.clear()
+        self._clear_failures()
         self.latency_ms = 0
         self.drop_webhooks = False
         self.retry_after_s = 1
@@ -679,42 +675,25 @@ class Delivery:
         return dict(json.loads(self.body))
 
 
-class _Dispatcher:
+class _Dispatcher(Dispatcher[Delivery]):
     """Posts webhook events from daemon threads: per webhook in order, retried on Autotask's schedule."""
 
     def __init__(self, retry_delay: float, max_attempts: int, on_done: Callable[[Delivery], None]) -> None:
+        super().__init__(WEBHOOK_TIMEOUT_S)
         self.retry_delay = retry_delay
         self.max_attempts = max_attempts
         self._on_done = on_done
-        self._records: list[Delivery] = []
         self._queues: dict[int, collections.deque[Delivery]] = {}
         self._workers: set[int] = set()
-        self._pending = 0
         self._numbers = itertools.count(1)
-        self._cond = threading.Condition()
-        self._stopping = threading.Event()
-        self._client: httpx.Client | None = None
 
     def next_number(self) -> int:
         with self._cond:
             return next(self._numbers)
 
-    def _http(self) -> httpx.Client:
-        with self._cond:
-            if self._client is None:
-                self._client = httpx.Client(timeout=WEBHOOK_TIMEOUT_S, follow_redirects=False)
-            return self._client
-
-    def record_dropped(self, delivery: Delivery, reason: str) -> None:
-        with self._cond:
-            delivery.dropped = delivery.done = True
-            delivery.error = reason
-            self._records.append(delivery)
-
     def submit(self, delivery: Delivery) -> None:
         with self._cond:
-            self._records.append(delivery)
-            self._pending += 1
+            self._begin(delivery)
             self._queues.setdefault(delivery.webhook_id, collections.deque()).append(delivery)
             if delivery.webhook_id in self._workers:
                 return
@@ -743,8 +722,13 @@ class _Dispatcher:
                 with self._cond:
                     queue.popleft()
                     delivery.done = True
-                    self._pending -= 1
+                    self._in_flight -= 1
                     self._cond.notify_all()
+
+    def _delays(self, delivery: Delivery) -> Iterator[float]:
+        # Read on every retry, so that a test may change the schedule while events are queued.
+        while delivery.attempts < self.max_attempts:
+            yield self.retry_delay
 
     def _deliver(self, delivery: Delivery) -> None:
         headers = {
@@ -752,48 +736,18 @@ class _Dispatcher:
             "X-Hook-Signature": delivery.signature,
             "User-Agent": "Autotask-Webhooks/1.0",
         }
-        for attempt in range(1, self.max_attempts + 1):
-            status, error = self._attempt(delivery.url, delivery.body, headers)
+        gave_up = self.max_attempts < 1 or self._attempt_until(
+            delivery,
+            lambda: self._post(self._http(), delivery.url, delivery.body, headers),
+            self._delays(delivery),
+            lambda status: not is_success(status),
+        )
+        if gave_up:
             with self._cond:
-                delivery.attempts = attempt
-                delivery.status_code = status
-                delivery.error = error
-            if status is not None and 200 <= status < 300:
-                return
-            if attempt == self.max_attempts or self._stopping.wait(self.retry_delay):
-                break
-        with self._cond:
-            delivery.dropped = True
+                delivery.dropped = True
 
-    def _attempt(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int | None, str | None]:
-        try:
-            response = self._http().post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"
-        return response.status_code, None if response.status_code < 300 else response.text[:300]
-
-    def snapshot(self) -> list[Delivery]:
-        with self._cond:
-            return [dataclasses.replace(record) for record in self._records]
-
-    def clear(self) -> None:
-        with self._cond:
-            self._records = [record for record in self._records if not record.done]
-
-    def wait_idle(self, timeout: float) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._pending == 0, timeout):
-                raise TimeoutError(f"{self._pending} webhook deliveries still in flight after {timeout}s")
-
-    def open(self) -> None:
-        self._stopping.clear()
-
-    def close(self) -> None:
-        self._stopping.set()
-        with self._cond:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+    def _response_error(self, response: httpx.Response) -> str | None:
+        return None if response.status_code < 300 else response.text[:300]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1321,8 +1275,10 @@ class _Gate:
 # ---------------------------------------------------------------------------------------------
 
 
-class AutotaskSandbox:
+class AutotaskSandbox(ServedSandbox):
     """An Autotask PSA database on 127.0.0.1: zone lookup, REST API, signed webhooks."""
+
+    _not_started = "the Autotask sandbox is not started"
 
     def __init__(
         self,
@@ -1388,14 +1344,12 @@ class AutotaskSandbox:
 
     def start(self) -> AutotaskSandbox:
         self._dispatcher.open()
-        self._server = BackgroundServer(self.app, name="autotask-sandbox").start()
+        self._serve(self.app, "autotask-sandbox")
         return self
 
     def stop(self) -> None:
         self._dispatcher.close()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        self._stop_server()
 
     def reset(self, timeout: float = 10.0) -> None:
         """Forget all data, webhooks, logs, usage and faults; keep the server, credentials and URLs."""
@@ -1417,18 +1371,6 @@ class AutotaskSandbox:
         self.api_resource_id: int = api["id"]
         self.technician_resource_id: int = tech["id"]
         return store
-
-    def __enter__(self) -> AutotaskSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the Autotask sandbox is not started")
-        return self._server.url
 
     @property
     def zone_lookup_url(self) -> str:
@@ -1832,13 +1774,8 @@ class AutotaskSandbox:
         return Starlette(
             routes=[Route("/{path:path}", self._dispatch_http, methods=methods)],
             middleware=[Middleware(_Gate, sandbox=self)],
-            exception_handlers={ATError: self._on_error, Exception: self._on_crash},
+            exception_handlers={ATError: vendor_error_handler(ATError), Exception: self._on_crash},
         )
-
-    @staticmethod
-    async def _on_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ATError)
-        return exc.response()
 
     @staticmethod
     async def _on_crash(request: Request, exc: Exception) -> Response:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NoReturn
 
-from sandbox._server import free_port
+from sandbox._server import StartStop, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = REPO_ROOT / "node_modules" / ".bin"
@@ -63,7 +63,7 @@ class _Service:
         return self.stderr.read().decode("utf-8", errors="replace").strip()
 
 
-class Azurite:
+class Azurite(StartStop):
     """Runs `azurite-table` and `azurite-queue` in memory on free loopback ports.
 
     `start()` returns once both ports accept connections; `stop()` terminates both process groups.
@@ -136,12 +136,6 @@ class Azurite:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
         atexit.unregister(self.stop)
-
-    def __enter__(self) -> Azurite:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- internals --------------------------------------------------------------------------------------
 

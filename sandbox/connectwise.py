@@ -27,7 +27,6 @@ import asyncio
 import base64
 import binascii
 import copy
-import dataclasses
 import hashlib
 import hmac
 import itertools
@@ -42,7 +41,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -52,7 +50,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox._server import BackgroundServer
+from sandbox._delivery import Dispatcher
+from sandbox._faults import FailureQueue
+from sandbox._server import BackgroundServer, ServedSandbox, vendor_error_handler
 
 JSON = dict[str, Any]
 
@@ -612,7 +612,7 @@ def parse_body(model: type[M], data: Any, resource: str) -> M:
 
 
 @dataclass
-class Faults:
+class Faults(FailureQueue):
     """Misbehaviour to switch on from a test. Safe to change from any thread."""
 
     latency_ms: int = 0
@@ -623,16 +623,10 @@ class Faults:
 
     def fail_next(self, n: int, status: int = 429) -> None:
         """The next `n` API requests answer `status` before any other processing."""
-        with self._lock:
-            self._pending.extend([status] * n)
-
-    def take_failure(self) -> int | None:
-        with self._lock:
-            return self._pending.pop(0) if self._pending else None
+        self._queue_failures(n, status)
 
     def reset(self) -> None:
-        with self._lock:
-            self._pending.clear()
+        self._clear_failures()
         self.latency_ms = 0
         self.drop_callbacks = False
         self.retry_after_s = 1
@@ -673,90 +667,25 @@ class Delivery:
         return dict(json.loads(self.body))
 
 
-class _Dispatcher:
+class _Dispatcher(Dispatcher[Delivery]):
     """Posts callback messages from daemon threads, with CW's retry schedule."""
 
+    noun = "callback"
+    thread_name = "cw-callback"
+
     def __init__(self, retry_delays: Sequence[float]) -> None:
+        super().__init__(CALLBACK_TIMEOUT_S)
         self.retry_delays = tuple(retry_delays)
-        self._records: list[Delivery] = []
-        self._in_flight = 0
-        self._cond = threading.Condition()
-        self._stopping = threading.Event()
-        self._client: httpx.Client | None = None
-
-    def _http(self) -> httpx.Client:
-        with self._cond:
-            if self._client is None:
-                self._client = httpx.Client(timeout=CALLBACK_TIMEOUT_S, follow_redirects=False)
-            return self._client
-
-    def record_dropped(self, delivery: Delivery, reason: str) -> None:
-        with self._cond:
-            delivery.dropped = True
-            delivery.done = True
-            delivery.error = reason
-            self._records.append(delivery)
-
-    def submit(self, delivery: Delivery) -> None:
-        with self._cond:
-            self._records.append(delivery)
-            self._in_flight += 1
-        threading.Thread(target=self._run, args=(delivery,), name="cw-callback", daemon=True).start()
-
-    def _run(self, delivery: Delivery) -> None:
-        try:
-            self._deliver(delivery)
-        finally:
-            with self._cond:
-                delivery.done = True
-                self._in_flight -= 1
-                self._cond.notify_all()
 
     def _deliver(self, delivery: Delivery) -> None:
         headers = {"Content-Type": "application/json", "x-content-signature": delivery.signature}
-        delays = iter(self.retry_delays)
-        while True:
-            status, error = self._attempt(delivery.url, delivery.body, headers)
-            with self._cond:
-                delivery.attempts += 1
-                delivery.status_code = status
-                delivery.error = error
-            if status not in RETRYABLE_CALLBACK_STATUSES:
-                return
-            delay = next(delays, None)
-            if delay is None or self._stopping.wait(delay):
-                return
-
-    def _attempt(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int | None, str | None]:
-        try:
-            response = self._http().post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            # Timeouts and refused connections are not in CW's retry list: the event is lost.
-            return None, f"{type(exc).__name__}: {exc}"
-        return response.status_code, None
-
-    def snapshot(self) -> list[Delivery]:
-        with self._cond:
-            return [dataclasses.replace(record) for record in self._records]
-
-    def clear(self) -> None:
-        with self._cond:
-            self._records = [record for record in self._records if not record.done]
-
-    def wait_idle(self, timeout: float) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._in_flight == 0, timeout):
-                raise TimeoutError(f"{self._in_flight} callback deliveries still in flight after {timeout}s")
-
-    def open(self) -> None:
-        self._stopping.clear()
-
-    def close(self) -> None:
-        self._stopping.set()
-        with self._cond:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        # Timeouts and refused connections are not in CW's retry list: the event is lost.
+        self._attempt_until(
+            delivery,
+            lambda: self._post(self._http(), delivery.url, delivery.body, headers),
+            self.retry_delays,
+            lambda status: status in RETRYABLE_CALLBACK_STATUSES,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1650,8 +1579,10 @@ class _ApiGate:
 # ---------------------------------------------------------------------------------------------
 
 
-class ConnectWiseSandbox:
+class ConnectWiseSandbox(ServedSandbox):
     """A ConnectWise PSA tenant on 127.0.0.1: REST API, callback key endpoint, callbacks."""
+
+    _not_started = "the ConnectWise sandbox is not started"
 
     def __init__(
         self,
@@ -1693,14 +1624,12 @@ class ConnectWiseSandbox:
 
     def start(self) -> ConnectWiseSandbox:
         self._dispatcher.open()
-        self._server = BackgroundServer(self.app, name="connectwise-sandbox").start()
+        self._serve(self.app, "connectwise-sandbox")
         return self
 
     def stop(self) -> None:
         self._dispatcher.close()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        self._stop_server()
 
     def reset(self, timeout: float = 10.0) -> None:
         """Forget all data, callbacks, logs and faults; keep the server, keys and URLs.
@@ -1718,18 +1647,6 @@ class ConnectWiseSandbox:
         store.add_member(self.api_member_identifier, "TierOne", "API")
         store.add_member("jsmith", "John", "Smith")
         return store
-
-    def __enter__(self) -> ConnectWiseSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the ConnectWise sandbox is not started")
-        return self._server.url
 
     @property
     def api_path(self) -> str:
@@ -2044,16 +1961,11 @@ class ConnectWiseSandbox:
             routes=routes,
             middleware=[Middleware(_ApiGate, sandbox=self)],
             exception_handlers={
-                CWError: self._on_cw_error,
+                CWError: vendor_error_handler(CWError),
                 HTTPException: self._on_http_error,
                 Exception: self._on_crash,
             },
         )
-
-    @staticmethod
-    async def _on_cw_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, CWError)
-        return exc.response()
 
     @staticmethod
     async def _on_http_error(request: Request, exc: Exception) -> Response:

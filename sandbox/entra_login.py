@@ -66,7 +66,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox._server import BackgroundServer
+from sandbox._server import BackgroundServer, StartStop
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -338,28 +338,8 @@ class TlsBackgroundServer(BackgroundServer):
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> TlsBackgroundServer:
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            ssl_certfile=str(self.tls.cert_path),
-            ssl_keyfile=str(self.tls.key_path),
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}:{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError(f"{self.name} failed to start on port {self.port}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name} did not start on port {self.port} within {timeout}s")
-            time.sleep(0.01)
-        return self
+    def _config(self, **extra: Any) -> uvicorn.Config:
+        return super()._config(ssl_certfile=str(self.tls.cert_path), ssl_keyfile=str(self.tls.key_path), **extra)
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,7 +347,7 @@ class TlsBackgroundServer(BackgroundServer):
 # --------------------------------------------------------------------------------------------
 
 
-class EntraSandbox:
+class EntraSandbox(StartStop):
     """Entra ID authority + App Service managed identity endpoint, multi-tenant, thread-safe.
 
     Seed it from any thread (`add_tenant`, `register_app`, `consent`, `add_managed_identity`);
@@ -405,12 +385,6 @@ class EntraSandbox:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = self._tls = None
-
-    def __enter__(self) -> EntraSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _write_trust_bundle(self) -> None:
         # Setting REQUESTS_CA_BUNDLE/SSL_CERT_FILE replaces the default roots, so the bundle keeps

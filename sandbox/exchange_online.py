@@ -56,7 +56,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox._server import BackgroundServer
+from sandbox._server import BackgroundServer, ServedSandbox
 from sandbox.entra_login import EXCHANGE_APP_ID, EXCHANGE_RESOURCE, TokenRejected
 from sandbox.graph_tenant import GraphFaults, GraphSandbox, Mailbox, Tenant, _graph_datetime
 
@@ -194,12 +194,14 @@ class _CmdletSpec:
     writes: bool
 
 
-class ExchangeSandbox:
+class ExchangeSandbox(ServedSandbox):
     """Exchange Online's admin API for the Graph sandbox's tenants, on a loopback port.
 
     Seed with `add_shared_mailbox` and `set_app_role` (users, groups and licences through the
     Graph sandbox); inspect with `mailbox`, `permissions`, `request_log`; `faults` works like
     the Graph sandbox's (latency, fail_next, storm)."""
+
+    _not_started = "ExchangeSandbox is not started"
 
     def __init__(self, graph: GraphSandbox) -> None:
         self.graph = graph
@@ -220,25 +222,11 @@ class ExchangeSandbox:
 
     def start(self) -> ExchangeSandbox:
         if self._server is None:
-            self._server = BackgroundServer(self.app, name="exchange-sandbox").start()
+            self._serve(self.app, "exchange-sandbox")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> ExchangeSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("ExchangeSandbox is not started")
-        return self._server.url
+        self._stop_server()
 
     @property
     def admin_url(self) -> str:

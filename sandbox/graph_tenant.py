@@ -70,7 +70,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox._server import BackgroundServer
+from sandbox._server import BackgroundServer, ServedSandbox
 from sandbox.entra_login import GRAPH_APP_ID, GRAPH_RESOURCE, EntraSandbox, TokenRejected
 
 PUBLIC_GRAPH = "https://graph.microsoft.com/v1.0"
@@ -1115,7 +1115,7 @@ def _graph_datetime(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000")
 
 
-class GraphSandbox:
+class GraphSandbox(ServedSandbox):
     """Microsoft Graph v1.0 for many tenants at once, on a loopback port.
 
     Seed from any thread with `add_tenant`, `add_domain`, `add_user`, `assign_role`, `set_manager`,
@@ -1124,6 +1124,8 @@ class GraphSandbox:
     `password_profile`, `members`, `tap_of`, `auth_methods`, `risk_of`, `sent_mail`, `request_log`.
     Users and groups may be named by id or UPN / id or display name wherever seeding takes them.
     """
+
+    _not_started = "GraphSandbox is not started"
 
     def __init__(self, entra: EntraSandbox | None = None) -> None:
         self._owns_entra = entra is None
@@ -1141,27 +1143,13 @@ class GraphSandbox:
         if self._owns_entra:
             self.entra.start()
         if self._server is None:
-            self._server = BackgroundServer(self.app, name="graph-sandbox").start()
+            self._serve(self.app, "graph-sandbox")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        self._stop_server()
         if self._owns_entra:
             self.entra.stop()
-
-    def __enter__(self) -> GraphSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("GraphSandbox is not started")
-        return self._server.url
 
     @property
     def graph_url(self) -> str:

@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
-import dataclasses
 import hmac
 import itertools
 import json
@@ -62,7 +61,6 @@ from html import escape, unescape
 from typing import Any
 from urllib.parse import parse_qsl
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -71,7 +69,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox._server import BackgroundServer
+from sandbox._delivery import Dispatcher, is_success
+from sandbox._faults import FailureQueue
+from sandbox._server import BackgroundServer, ServedSandbox, vendor_error_handler
 
 JSON = dict[str, Any]
 
@@ -307,7 +307,7 @@ def _array_body(data: Any) -> list[JSON]:
 
 
 @dataclass
-class Faults:
+class Faults(FailureQueue):
     """Misbehaviour to switch on from a test. Safe to change from any thread."""
 
     latency_ms: int = 0
@@ -319,16 +319,10 @@ class Faults:
 
     def fail_next(self, n: int, status: int = 500) -> None:
         """The next `n` /api requests answer `status` before anything else happens."""
-        with self._lock:
-            self._pending.extend([status] * n)
-
-    def take_failure(self) -> int | None:
-        with self._lock:
-            return self._pending.pop(0) if self._pending else None
+        self._queue_failures(n, status)
 
     def reset(self) -> None:
-        with self._lock:
-            self._pending.clear()
+        self._clear_failures()
         self.latency_ms = 0
         self.drop_webhooks = False
         self.refuse_closing = False
@@ -378,75 +372,24 @@ class Delivery:
         return headers
 
 
-class _Dispatcher:
+class _Dispatcher(Dispatcher[Delivery]):
     """Posts webhook deliveries from daemon threads with the ASSUMED retry policy."""
 
+    thread_name = "halo-webhook"
+
     def __init__(self, retry_delays: Sequence[float], timeout_s: float) -> None:
+        super().__init__(timeout_s)
         self.retry_delays = tuple(retry_delays)
-        self.timeout_s = timeout_s
-        self._records: list[Delivery] = []
-        self._in_flight = 0
-        self._cond = threading.Condition()
-        self._stopping = threading.Event()
 
-    def record_dropped(self, delivery: Delivery, reason: str) -> None:
-        with self._cond:
-            delivery.dropped, delivery.done, delivery.error = True, True, reason
-            self._records.append(delivery)
-
-    def submit(self, delivery: Delivery) -> None:
-        with self._cond:
-            self._records.append(delivery)
-            self._in_flight += 1
-        threading.Thread(target=self._run, args=(delivery,), name="halo-webhook", daemon=True).start()
-
-    def _run(self, delivery: Delivery) -> None:
-        try:
-            with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as http:
-                self._deliver(http, delivery)
-        finally:
-            with self._cond:
-                delivery.done = True
-                self._in_flight -= 1
-                self._cond.notify_all()
-
-    def _deliver(self, http: httpx.Client, delivery: Delivery) -> None:
-        delays = iter(self.retry_delays)
-        while True:
-            try:
-                status, error = (
-                    http.post(delivery.url, content=delivery.body, headers=delivery.headers()).status_code,
-                    None,
-                )
-            except httpx.HTTPError as exc:
-                status, error = None, f"{type(exc).__name__}: {exc}"
-            with self._cond:
-                delivery.attempts += 1
-                delivery.status_code, delivery.error = status, error
-            if status is not None and 200 <= status < 300:
-                return
-            delay = next(delays, None)
-            if delay is None or self._stopping.wait(delay):
-                return
-
-    def snapshot(self) -> list[Delivery]:
-        with self._cond:
-            return [dataclasses.replace(record) for record in self._records]
-
-    def clear(self) -> None:
-        with self._cond:
-            self._records = [record for record in self._records if not record.done]
-
-    def wait_idle(self, timeout: float) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._in_flight == 0, timeout):
-                raise TimeoutError(f"{self._in_flight} webhook deliveries still in flight after {timeout}s")
-
-    def open(self) -> None:
-        self._stopping.clear()
-
-    def close(self) -> None:
-        self._stopping.set()
+    def _deliver(self, delivery: Delivery) -> None:
+        # A client of its own per delivery, closed when the delivery is over.
+        with self._new_client() as http:
+            self._attempt_until(
+                delivery,
+                lambda: self._post(http, delivery.url, delivery.body, delivery.headers()),
+                self.retry_delays,
+                lambda status: not is_success(status),
+            )
 
 
 class _RollingWindow:
@@ -1008,8 +951,10 @@ def _replay(body: bytes) -> Receive:
 # ---------------------------------------------------------------------------------------------
 
 
-class HaloSandbox:
+class HaloSandbox(ServedSandbox):
     """A HaloPSA instance on 127.0.0.1: auth server, REST API, outbound webhooks."""
+
+    _not_started = "the HaloPSA sandbox is not started"
 
     def __init__(
         self,
@@ -1048,14 +993,12 @@ class HaloSandbox:
 
     def start(self) -> HaloSandbox:
         self._dispatcher.open()
-        self._server = BackgroundServer(self.app, port=self._port, name="halopsa-sandbox").start()
+        self._serve(self.app, "halopsa-sandbox", self._port)
         return self
 
     def stop(self) -> None:
         self._dispatcher.close()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        self._stop_server()
 
     def reset(self, timeout: float = 10.0) -> None:
         """Forget all data, tokens, webhooks, logs, faults and the rate window; keep the server."""
@@ -1073,18 +1016,10 @@ class HaloSandbox:
         api = store.add_agent(self.api_agent_name, api=True)
         return store, int(human["id"]), int(api["id"])
 
-    def __enter__(self) -> HaloSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         """HALOPSA_URL: the instance's address (production: https://<msp>.halopsa.com)."""
-        if self._server is None:
-            raise RuntimeError("the HaloPSA sandbox is not started")
-        return self._server.url
+        return super().url
 
     @property
     def rate_limit(self) -> int:
@@ -1377,16 +1312,11 @@ class HaloSandbox:
             routes=routes,
             middleware=[Middleware(_Gate, sandbox=self)],
             exception_handlers={
-                HaloError: self._on_halo_error,
+                HaloError: vendor_error_handler(HaloError),
                 HTTPException: self._on_http_error,
                 Exception: self._on_crash,
             },
         )
-
-    @staticmethod
-    async def _on_halo_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HaloError)
-        return exc.response()
 
     @staticmethod
     async def _on_http_error(request: Request, exc: Exception) -> Response:
