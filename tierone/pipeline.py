@@ -22,6 +22,7 @@ from psa_integrations.base import PsaClient
 from psa_integrations.models import NoteVisibility, PsaKind, Ticket
 from tierone import policy
 from tierone.audit import AuditEvent, AuditLog
+from tierone.client_policy import PolicyStore
 from tierone.errors import PermanentError, TransientError
 from tierone.evidence import Evidence
 from tierone.intake import TicketWork, table_key
@@ -31,7 +32,7 @@ from tierone.playbooks.context import PlaybookContext, PlaybookRequest
 from tierone.requests import build_request
 from tierone.secret_links import SecretCipher, SecretLinks, cipher_from
 from tierone.settings import Settings
-from tierone.storage import ConcurrencyConflict, Storage
+from tierone.storage import POLICIES, ConcurrencyConflict, Storage, Table
 from tierone.tenants import TenantMap, TenantMapping
 from tierone.triage import TriageResult, classify
 from tierone.triage.llm import second_opinion
@@ -182,6 +183,7 @@ class Pipeline:
         self.storage = services.storage
         self.audit = AuditLog(services.storage.audit)
         self.tenants = TenantMap(services.storage.tenants)
+        self.client_policies = PolicyStore(Table(services.storage.account, POLICIES))
 
     async def process(self, work: TicketWork, message_id: str) -> Outcome:
         state = TicketState(self.storage, cipher_from(self.settings, b"tierone-ticket-state-v1"), work)
@@ -314,6 +316,11 @@ class Pipeline:
             if target
             else ", ".join(triage.target_names + triage.target_emails) or "someone else (unresolved)"
         )
+        if target is not None:
+            protected = (await self.client_policies.get(mapping.tenant_id))[0].is_protected(target)
+            if protected:
+                # The client's target guard wins over every other rule.
+                return policy.Decision(verdict=policy.Verdict.ESCALATE, rule="P05b-protected-account", reason=protected)
         decision = policy.decide(
             policy.PolicyInput(
                 intent=triage.intent,

@@ -142,3 +142,31 @@ def test_a_ticket_that_keeps_failing_ends_escalated_with_an_honest_note(stack, s
     ticket = view(stack, ref)
     assert any("gave up" in n and "No change was confirmed" in n for n in ticket.notes_by_tierone(internal=True))
     assert ticket.escalated
+
+
+def test_a_client_flagged_vip_is_never_changed_even_for_their_own_reset(stack, scenario):
+    from tierone.client_policy import PolicyStore
+    from tierone.storage import POLICIES, Table
+
+    anna = scenario.person("anna")
+    tenant = scenario.customers["contoso"].tenant_id
+    policies = PolicyStore(Table(Storage(Settings.from_env()).account, POLICIES))
+
+    def flag(p):
+        return p.model_copy(update={"vip_upns": [anna.email]})
+
+    def unflag(p):
+        return p.model_copy(update={"vip_upns": []})
+
+    asyncio.run(policies.set(tenant, flag, by="test", note="Anna is a VIP"))
+    try:
+        password_before = stack.graph.password_of(tenant, anna.user_id)
+        ref = run_ticket(stack, scenario, "anna", "Password reset", "I forgot my password, please reset it")
+    finally:
+        asyncio.run(policies.set(tenant, unflag, by="test", note="back to normal"))
+
+    assert state_of(stack, ref)["State"] == "escalated"
+    (note,) = view(stack, ref).notes_by_tierone(internal=True)
+    assert "P05b-protected-account" in note
+    assert "VIP" in note
+    assert stack.graph.password_of(tenant, anna.user_id) == password_before
