@@ -114,8 +114,8 @@ DEMO_TICKETS = [
     ),
     DemoTicket(
         "grace",
-        "Add Anna Berg to the Sales group",
-        "Hi, please add Anna Berg to the Sales group, she is helping the sales team this quarter. Grace",
+        "Group membership: Sales",
+        "Please add Anna Berg to the Sales security group. Thanks, Grace",
         "resolved",
     ),
     DemoTicket(

@@ -1717,6 +1717,144 @@ V3 = [
     ),
 ]
 
+# v4: the remaining false positives of the automatable intents came from concepts with too little
+# training wording around them: a leaver's mailbox handled as part of offboarding, notice letters,
+# mailbox housekeeping that changes no permission, Teams / list administration that changes no
+# membership, and questions about passwords and licence bills. Written fresh for those concepts
+# (not from held-out wording); all of v4 is training data and the held-out split is unchanged.
+V4 = [
+    _f(
+        "v4/off/leaver-inbox-delegate",
+        "offboarding",
+        ["Leaver: {name}", "{tfirst} has finished with us", "Departed staff member - {name}"],
+        [
+            "{name} finished <<her|his|their>> employment <<yesterday|at the end of last month|on {date}>>. "
+            "<<I'm|Their line manager is>> taking over <<her|his|their>> customers, so please set up delegate "
+            "access to the inbox and stop the account from signing in.",
+            "{tfirst} is no longer with the company. Redirect anything sent to <<her|him|them>> to me, keep "
+            "the old emails, and shut down the login <<today|straight away|before Monday>>.",
+        ],
+        target="name",
+    ),
+    _f(
+        "v4/off/ex-employee-mail",
+        "offboarding",
+        ["Former employee account", "Ex-employee {name}", "Account of someone who left"],
+        [
+            "Our former {role}, {name}, departed on {date}. {dept} still needs to read client emails landing "
+            "in that account, but the person must not be able to get in any more.",
+            "Ex-employee {name}'s account is still active. Please deactivate it, take the licence back and "
+            "let the new {role} pick up <<her|his|their>> incoming mail.",
+        ],
+        target="name",
+    ),
+    _f(
+        "v4/off/leaver-auto-reply",
+        "offboarding",
+        ["Out of office for leaver", "{tfirst} left - auto reply", "Leaver email bounce-back message"],
+        [
+            "{name} left <<on {date}|this week>>. Please put an automatic reply on <<her|his|their>> email "
+            "saying to contact {dept} instead, then lock the account.",
+            "Could you disable {tfirst}'s user now that <<she|he|they>> has gone and add an auto-reply "
+            "pointing senders to <<the office|reception|me>>?",
+        ],
+        target="name",
+    ),
+    _f(
+        "v4/off/notice-letter",
+        "offboarding",
+        ["Letter of notice - {name}", "Notice received from {tfirst}", "Staff resignation - please action"],
+        [
+            "Dear {company} team,\nI am writing to give formal notice that I will be leaving my role as {role}. "
+            "My final working day will be {date}.\nKind regards,\n{name}\n\n(HR: please close {tfirst}'s IT "
+            "access on that date.)",
+            "{tfirst} has given written notice and <<her|his|their>> employment ends {date}. Please action "
+            "the usual IT steps for a departure on that day.",
+        ],
+        target="name",
+    ),
+    _f(
+        "v4/conf/mailbox-quota",
+        "other",
+        ["Mailbox size limit", "Inbox quota warning", "Can't send - mailbox too big"],
+        [
+            "Outlook says my mailbox has exceeded its size limit and I can't send anything. Could you turn "
+            "on the online archive or tell me what to clear out?",
+            "I keep getting a quota warning on my <<email|inbox>>. Is there a way to get more space without "
+            "deleting years of mail?",
+        ],
+    ),
+    _f(
+        "v4/conf/shared-mailbox-setup-help",
+        "other",
+        ["Shared mailbox on my phone", "How do I open the {mailbox} mailbox", "Shared inbox not in Outlook"],
+        [
+            "I already have access to the {mailbox} mailbox on my PC, but how do I get it on the Outlook app "
+            "on my phone?",
+            "The {mailbox} mailbox disappeared from my folder list after an update, though I can still open "
+            "it in the browser. How do I get it back in Outlook?",
+        ],
+    ),
+    _f(
+        "v4/conf/mailbox-rules",
+        "other",
+        ["Inbox rule help", "Auto-reply on {mailbox}", "Sort emails into folders"],
+        [
+            "Can you help me set up a rule so that anything from our suppliers goes into an Invoices folder?",
+            "Please set an out-of-office message on the {mailbox} mailbox over the holidays saying we reopen "
+            "on {date}.",
+        ],
+    ),
+    _f(
+        "v4/conf/teams-channel-admin",
+        "other",
+        ["New channel in Teams", "Rename our Team", "Archive old Team"],
+        [
+            "Please add a private channel called Budget to the {group} Team - the members stay as they are.",
+            "The {group} project has finished. Can the Team be archived, or renamed to '{group} (closed)'?",
+        ],
+    ),
+    _f(
+        "v4/conf/make-mailing-list",
+        "other",
+        ["Set up a mailing list", "Newsletter address", "Group email address for the {dept} team"],
+        [
+            "We want one address people can write to that reaches the whole {dept} department. Could you "
+            "create it? It doesn't exist at the moment.",
+            "Please make a new contact group address for the newsletter - we'll manage who gets it.",
+        ],
+    ),
+    _f(
+        "v4/conf/group-members-question",
+        "other",
+        ["Who is in {group}?", "Members of {group}", "Group membership list"],
+        [
+            "Could you send me a list of everyone currently in {group}? It's for the annual access review, "
+            "no changes needed.",
+            "Does the {group} list include anyone outside the company? Just checking before I send something "
+            "confidential.",
+        ],
+    ),
+    _f(
+        "v4/conf/password-howto",
+        "other",
+        ["Saving passwords in the browser", "Password rules", "Is my password strong enough"],
+        [
+            "Is it safe to let <<Edge|Chrome>> remember my work password, or should we avoid that?",
+            "How long does a password need to be here, and can I reuse an old one? Not urgent, just asking.",
+        ],
+    ),
+    _f(
+        "v4/conf/licence-billing",
+        "other",
+        ["Microsoft invoice", "Why did our Microsoft bill go up?", "Licence renewal date"],
+        [
+            "Our Microsoft invoice is higher this month than last. Can you explain what we're paying for?",
+            "When do our {licence} subscriptions renew, and are we on monthly or annual billing?",
+        ],
+    ),
+]
+
 HELD_OUT = frozenset(
     {
         # Corpus v1: every fourth family of each group, by position.
@@ -1754,4 +1892,4 @@ HELD_OUT = frozenset(
     }
 )
 
-FAMILIES += V2 + V3
+FAMILIES += V2 + V3 + V4
