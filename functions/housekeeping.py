@@ -1,4 +1,5 @@
-"""Timers: reconcile tickets whose webhook never came; purge expired one-time links."""
+"""Timers: reconcile tickets whose webhook never came; purge expired one-time links; expire, chase
+and resume the holds (approvals, confirmations) of parked tickets."""
 
 import logging
 
@@ -30,3 +31,19 @@ async def purge_expired_links(timer: func.TimerRequest) -> None:
 
     purged = await SecretLinks(get_storage().secrets, get_settings()).purge_expired()
     log.info("purged %d expired one-time links", purged)
+
+
+@bp.function_name("sweep_holds")
+@bp.timer_trigger(arg_name="timer", schedule="30 * * * * *", run_on_startup=False, use_monitor=True)
+async def sweep_holds(timer: func.TimerRequest) -> None:
+    from tierone.holds import sweeper_from
+    from tierone.settings import get_settings
+
+    report = await sweeper_from(get_settings()).sweep()
+    log.info(
+        "holds: %d approvals and %d confirmations expired, %d reminders sent, %d tickets resumed",
+        report.approvals_expired,
+        report.confirmations_expired,
+        report.notifications_sent,
+        len(report.resumed),
+    )

@@ -32,6 +32,7 @@ USER_FIELDS = [
     "accountEnabled",
     "onPremisesSyncEnabled",
     "lastPasswordChangeDateTime",
+    "otherMails",
 ]
 
 
@@ -44,6 +45,7 @@ def to_user(user: Any) -> DirectoryUser:
         account_enabled=user.account_enabled is not False,
         on_premises_sync_enabled=bool(user.on_premises_sync_enabled),
         last_password_change=user.last_password_change_date_time,
+        other_mails=[m for m in (user.other_mails or []) if m],
     )
 
 

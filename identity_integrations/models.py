@@ -16,6 +16,9 @@ class DirectoryUser(BaseModel):
     account_enabled: bool = True
     on_premises_sync_enabled: bool = False
     last_password_change: datetime | None = None
+    # Alternate (personal) e-mail addresses registered on the account before any ticket: a channel
+    # for out-of-band confirmation that ticket text cannot supply.
+    other_mails: list[str] = []
 
 
 class DirectoryRole(BaseModel):

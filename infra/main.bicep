@@ -175,6 +175,9 @@ param approvalTtlMinutes string = ''
 @description('TIERONE_APPROVAL_CHANNEL_WAIT_MINUTES (default 15): wait before trying the next channel.')
 param approvalChannelWaitMinutes string = ''
 
+@description('TIERONE_CONFIRMATION_TTL_MINUTES (default 30): how long an out-of-band confirmation link works.')
+param confirmationTtlMinutes string = ''
+
 // ConnectWise PSA: used when connectwiseApiUrl is set.
 
 @description('CONNECTWISE_API_URL, e.g. https://api-na.myconnectwise.net/v2025_1/apis/3.0. Empty: ConnectWise is not used.')
@@ -338,11 +341,13 @@ var queueNames = [
   'tickets-poison'
 ]
 
-// Reachable without an Entra sign-in: PSA webhooks, one-time credential pages and Slack's signed
-// interactivity callback (authentication.bicep).
+// Reachable without an Entra sign-in: PSA webhooks, one-time credential pages, out-of-band confirm
+// pages (the link went to a registered address; the customer's users have no account in the MSP's
+// tenant) and Slack's signed interactivity callback (authentication.bicep).
 var anonymousPaths = [
   '/api/webhooks/*'
   '/api/secrets/*'
+  '/api/confirm/*'
   '/api/slack/interactions'
 ]
 
@@ -493,6 +498,8 @@ var tieroneSettings = {
   TIERONE_GRAPH_AUTH: 'federated'
   TIERONE_APP_CLIENT_ID: resolvedAppClientId
   TIERONE_MANAGED_IDENTITY_CLIENT_ID: identity.outputs.clientId
+  // Approvers sign in here (App Service Authentication) and the approval mailbox lives here.
+  TIERONE_MSP_TENANT_ID: tenant().tenantId
 }
 
 var tuningSettings = union(
@@ -514,7 +521,8 @@ var tuningSettings = union(
   empty(triageCategoryMap) ? {} : { TIERONE_TRIAGE_CATEGORY_MAP: triageCategoryMap },
   empty(approvalSender) ? {} : { TIERONE_APPROVAL_SENDER: approvalSender },
   empty(approvalTtlMinutes) ? {} : { TIERONE_APPROVAL_TTL_MINUTES: approvalTtlMinutes },
-  empty(approvalChannelWaitMinutes) ? {} : { TIERONE_APPROVAL_CHANNEL_WAIT_MINUTES: approvalChannelWaitMinutes }
+  empty(approvalChannelWaitMinutes) ? {} : { TIERONE_APPROVAL_CHANNEL_WAIT_MINUTES: approvalChannelWaitMinutes },
+  empty(confirmationTtlMinutes) ? {} : { TIERONE_CONFIRMATION_TTL_MINUTES: confirmationTtlMinutes }
 )
 
 // Approval channels: a Key Vault reference is written only when its channel is used, because a

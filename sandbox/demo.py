@@ -1,10 +1,13 @@
-"""`make demo`: the walking skeleton end to end on the local sandbox.
+"""`make demo`: TierOne end to end on the local sandbox.
 
-Four tickets are created in the ConnectWise sandbox as their requesters would create them; the
-PSA fires signed callbacks at the function app (under the local Functions host), which resolves
-or escalates each one. The demo then checks what a skeptical MSP would check: the one-time link
-hands out the password that is really set, once; and the password is nowhere in the PSA, the
-tables or the logs."""
+The tickets are created in the ConnectWise, Autotask and HaloPSA sandboxes as their requesters
+would create them; each PSA fires its webhook at the function app (under the local Functions
+host), which resolves, escalates, proposes or parks each one. Where TierOne asks people, the demo
+plays them through the real links and pages (sandbox/humans.py): a user confirms or declines a
+credential request from their registered mailbox, a technician approves or denies on the approval
+page, and one request is left until it expires. Then it checks what a skeptical MSP would check:
+every one-time link hands out the credential that is really set, once; and no credential is in
+the PSAs, the tables or the logs."""
 
 from __future__ import annotations
 
@@ -16,11 +19,13 @@ from dataclasses import dataclass
 
 import httpx
 
+from sandbox import humans
 from sandbox import scenario as world
 from sandbox.psa_views import TicketRef, view
 from sandbox.stack import LocalStack
 
-RESOLVED, APPROVAL, ESCALATED = "resolved", "awaiting_approval", "escalated"
+RESOLVED, PROPOSED, ESCALATED = "resolved", "proposed", "escalated"
+PARKED = frozenset({"awaiting_approval", "awaiting_confirmation"})
 CREDENTIAL_INTENTS = frozenset({"password_reset", "mfa_reset", "onboarding"})
 
 
@@ -94,6 +99,64 @@ def _secrets_leaked(stack: LocalStack, passwords: list[str], log_lines: list[str
     return [where for where, text in places.items() for p in passwords if p and p in text]
 
 
+def _answer(stack: LocalStack, ref: TicketRef, answer: str) -> str:
+    """Play the person TierOne asked; return what they did, for the report."""
+    if answer in ("confirm", "decline"):
+        to = ", ".join(humans.confirmation_mail(stack, ref)["to"])
+        reply = humans.answer_confirmation(stack, ref, yes=answer == "confirm")
+        did = f"{'confirmed' if answer == 'confirm' else 'declined'} from {to}"
+    elif answer in ("approve", "deny"):
+        reply = humans.decide_approval(stack, ref, approve=answer == "approve", who="sam")
+        did = f"{'approved' if answer == 'approve' else 'denied'} by Sam Rivera on the approval page"
+    else:
+        humans.let_hold_expire(stack, ref)
+        return "nobody answered; expired"
+    if reply.status_code != 200:
+        raise humans.NoSuchHold(f"{did}: the page answered {reply.status_code}")
+    return did
+
+
+def _round(
+    stack: LocalStack,
+    created: list[tuple[TicketRef, world.DemoTicket]],
+    left: dict[TicketRef, list[str]],
+    trail: dict[TicketRef, list[str]],
+    *,
+    expiring: bool,
+) -> bool:
+    acted = False
+    for ref, _ in created:
+        if not left[ref] or (left[ref][0] == "expire") != expiring:
+            continue
+        if _ticket_row(stack, ref)["State"] not in PARKED:
+            continue
+        answer = left[ref].pop(0)
+        try:
+            trail[ref].append(_answer(stack, ref, answer))
+        except humans.NoSuchHold as exc:
+            trail[ref].append(f"FAIL: {exc}")
+        acted = True
+    return acted
+
+
+def _play_the_people(stack: LocalStack, created: list[tuple[TicketRef, world.DemoTicket]]) -> tuple[dict, int]:
+    """Answer every parked ticket with its scripted answers, one round at a time."""
+    left = {ref: list(ticket.answers) for ref, ticket in created}
+    trail: dict[TicketRef, list[str]] = {ref: [] for ref, _ in created}
+    while True:
+        # Letting a hold expire moves the sweep's clock for every hold, so nobody waits until the rest is answered.
+        acted = _round(stack, created, left, trail, expiring=False) or _round(
+            stack, created, left, trail, expiring=True
+        )
+        if not acted:
+            break
+        stack.wait_until_idle(timeout=120)
+    for ref, unused in left.items():
+        if unused:
+            trail[ref].append(f"FAIL: never asked for {', '.join(unused)}")
+    return trail, sum(step.startswith("FAIL") for steps in trail.values() for step in steps)
+
+
 def run() -> int:
     memory = MemoryLog()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -111,9 +174,9 @@ def run() -> int:
         print(f"demo: stack ready in {time.perf_counter() - started:.1f}s; creating {len(world.DEMO_TICKETS)} tickets")
         created = [(world.create_ticket(stack, scenario, t), t) for t in world.DEMO_TICKETS]
         stack.wait_until_idle(timeout=120)
+        trail, errors = _play_the_people(stack, created)
 
         reports: list[TicketReport] = []
-        errors = 0
         passwords: list[str] = []
         for ref, ticket in created:
             row = _ticket_row(stack, ref)
@@ -129,6 +192,10 @@ def run() -> int:
                     errors += link.startswith("FAIL")
             elif state == ESCALATED:
                 detail = f"{intent}: {detail}"
+            elif state == PROPOSED:
+                detail = f"{intent}: plan posted as an internal note, nothing changed"
+            if trail.get(ref):
+                detail = f"{' → '.join(trail[ref])} → {detail}"
             if state != ticket.expected:
                 errors += 1
                 detail += f" (expected {ticket.expected})"
@@ -148,10 +215,11 @@ def run() -> int:
         errors += len(failed_invocations)
         for inv in failed_invocations:
             print(f"  function error: {inv.function_name}: {inv.error}")
-    count = {s: sum(r.state == s for r in reports) for s in (RESOLVED, APPROVAL, ESCALATED)}
+    count = {s: sum(r.state == s for r in reports) for s in (RESOLVED, PROPOSED, ESCALATED)}
+    waiting = sum(r.state in PARKED for r in reports)
     print(
-        f"demo: {len(reports)} tickets, {count[RESOLVED]} resolved, {count[APPROVAL]} awaiting approval, "
-        f"{count[ESCALATED]} escalated, {errors} errors"
+        f"demo: {len(reports)} tickets, {count[RESOLVED]} resolved, {count[PROPOSED]} proposed, "
+        f"{waiting} awaiting approval, {count[ESCALATED]} escalated, {errors} errors"
     )
     return 0 if errors == 0 else 1
 

@@ -5,11 +5,13 @@ tenant and users, and the demo's tickets."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.psa_views import TicketRef
 from sandbox.stack import LocalStack
+from tierone.client_policy import Approver, ClientPolicy, Mode
 from tierone.playbooks.context import OnboardingTemplate
 
 
@@ -41,6 +43,9 @@ class DemoTicket:
     summary: str
     description: str
     expected: str
+    # What the people do when TierOne asks, in order: "confirm" / "decline" (the user's out-of-band
+    # confirmation), "approve" / "deny" (a technician on the approval page), "expire" (nobody answers).
+    answers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -65,6 +70,7 @@ DEMO_TICKETS = [
         "Hi,\n\nI forgot my password over the weekend and now I can't log in. Could you reset it please?\n\n"
         "Thanks,\nAnna Berg\nFront desk, Contoso Dental",
         "resolved",
+        ("confirm",),
     ),
     DemoTicket(
         "ben",
@@ -89,7 +95,8 @@ DEMO_TICKETS = [
         "priya",
         "Forgot my password",
         "Hello, I have forgotten my password and can't get into Outlook. Can you reset it? Priya",
-        "resolved",
+        "escalated",
+        ("decline",),  # Priya's alternate mailbox answers "No, I did not ask": someone else sent this
     ),
     DemoTicket(
         "nina",
@@ -97,6 +104,7 @@ DEMO_TICKETS = [
         "<p>Hi team,</p><p>my password expired this morning and I can't sign in to my laptop. "
         "Please reset it.</p><p>Nina Patel<br>Accounts, Northwind Traders</p>",
         "resolved",
+        ("confirm",),
     ),
     DemoTicket(
         "omar",
@@ -111,12 +119,14 @@ DEMO_TICKETS = [
         "I got a new phone over the weekend and the Microsoft Authenticator app no longer works. "
         "Can you reset my MFA so I can set it up again? Tom",
         "resolved",
+        ("confirm", "approve"),  # Tom's manager confirms by mail, then a technician approves
     ),
     DemoTicket(
         "grace",
         "Group membership: Sales",
         "Please add Anna Berg to the Sales security group. Thanks, Grace",
-        "resolved",
+        "escalated",
+        ("deny",),
     ),
     DemoTicket(
         "grace",
@@ -128,19 +138,27 @@ DEMO_TICKETS = [
         "priya",
         "Licence for Ben",
         "Hello, Ben Ortiz needs a Microsoft 365 Business Premium licence for the new case system. Priya",
-        "resolved",
+        "escalated",
+        ("expire",),
     ),
     DemoTicket(
         "grace",
         "New starter: John Smith",
         "New starter: John Smith, starting Monday as Sales Executive. Please set up his account. Grace",
         "resolved",
+        ("approve",),
     ),
     DemoTicket(
         "priya",
         "Leaver: Carl Jensen",
         "Carl Jensen is leaving us; his last day is Friday. Please offboard his account. Priya",
         "resolved",
+    ),
+    DemoTicket(
+        "nina",
+        "Access to the Finance group",
+        "Hi, could you please add me to the Finance group? I need the budget files. Thanks, Nina",
+        "proposed",  # Northwind is trying TierOne in shadow mode for group changes
     ),
 ]
 
@@ -162,9 +180,24 @@ _PEOPLE = [
 
 
 PERSON_DETAILS: dict[str, dict[str, Any]] = {
+    # Alternate e-mail addresses registered on the accounts long before any ticket: where TierOne
+    # asks a user to confirm a credential request (ticket text can never supply one).
+    "anna": {"other_mails": ["anna.berg@home.example"]},
+    "priya": {"other_mails": ["priya.s@home.example"]},
+    "nina": {"other_mails": ["nina.patel@home.example"]},
     "ben": {"usage_location": "GB"},
     "carl": {"usage_location": "GB", "job_title": "Paralegal"},
     "omar": {"account_enabled": False},
+}
+
+# How far each client lets TierOne go (tierone/client_policy.py). The MSP default names the
+# approvers and keeps the conservative modes; after-hours is "auto" here only so that the demo's
+# outcome does not depend on the hour it runs at.
+MSP_APPROVERS = ("sam.rivera@tierone-msp.example", "lee.chen@tierone-msp.example")
+CLIENT_MODES: dict[str, dict[str, str]] = {
+    "contoso": {"mailbox_permission": "auto"},
+    "fabrikam": {"offboarding": "auto"},
+    "northwind": {"group_membership": "propose"},
 }
 
 
@@ -172,6 +205,7 @@ def load(stack: LocalStack) -> Scenario:
     """Seed every sandbox. Contoso and Fabrikam are mapped in TierOne's tenants table; Northwind is
     mapped only in HaloPSA's own Azure AD connection, which TierOne reads at ticket time."""
     from psa_integrations.models import PsaKind
+    from tierone.client_policy import DEFAULT_SCOPE, PolicyStore
     from tierone.settings import Settings
     from tierone.storage import Storage
     from tierone.tenants import TenantMap, TenantMapping
@@ -205,14 +239,34 @@ def load(stack: LocalStack) -> Scenario:
         customer.people[key] = person
     _seed_identity_work(stack, customers)
 
-    tenants = TenantMap(Storage(Settings.from_env()).tenants)
+    storage = Storage(Settings.from_env())
+    tenants = TenantMap(storage.tenants)
+    policies = PolicyStore(storage.policies)
 
     async def store_mappings() -> None:
         for mapping in mappings:
             await tenants.put(mapping)
+        await policies.set(DEFAULT_SCOPE, _msp_default, by="demo", note="MSP default: approvers, after-hours auto")
+        for key, modes in CLIENT_MODES.items():
+            await policies.set(
+                customers[key].tenant_id, _with_modes(modes), by="demo", note=f"{customers[key].name}: {modes}"
+            )
 
     asyncio.run(store_mappings())
     return Scenario(customers=customers, board_id=int(board["id"]))
+
+
+def _msp_default(policy: ClientPolicy) -> ClientPolicy:
+    return policy.model_copy(
+        update={"after_hours": Mode.AUTO, "approvers": [Approver(id=upn) for upn in MSP_APPROVERS]}
+    )
+
+
+def _with_modes(modes: dict[str, str]) -> Callable[[ClientPolicy], ClientPolicy]:
+    def change(policy: ClientPolicy) -> ClientPolicy:
+        return policy.model_copy(update={"modes": {**policy.modes, **{k: Mode(v) for k, v in modes.items()}}})
+
+    return change
 
 
 ONBOARDING_TEMPLATES = {
@@ -256,6 +310,7 @@ def _seed_identity_work(stack: LocalStack, customers: dict[str, Customer]) -> No
     # Group-based licensing: Carl's mailbox licence comes with the Matters Team group.
     matters = graph.add_group(fabrikam.tenant_id, "Matters Team", kind="security", licenses=["EXCHANGESTANDARD"])
     graph.add_member(fabrikam.tenant_id, matters, f["carl"].user_id)
+    graph.add_group(northwind.tenant_id, "Finance", kind="security")
     del n  # Omar's account is blocked from the start (see PERSON_DETAILS)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sandbox._server import free_port
 from sandbox.autotask import AutotaskSandbox
 from sandbox.azurite import Azurite
+from sandbox.chat import TeamsWorkflowsSandbox
 from sandbox.connectwise import ConnectWiseSandbox
 from sandbox.entra_login import EntraSandbox
 from sandbox.exchange_online import ExchangeSandbox
@@ -23,6 +24,10 @@ from sandbox.graph_tenant import GraphSandbox
 from sandbox.halopsa import HaloSandbox
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MSP_DOMAIN = "tierone-msp.example"
+HELPDESK_MAILBOX = f"helpdesk@{MSP_DOMAIN}"
+# The MSP's technicians who approve changes: they sign in to the approval page in the MSP's tenant.
+MSP_STAFF = {"sam": "Sam Rivera", "lee": "Lee Chen"}
 
 
 class LocalStack:
@@ -36,6 +41,9 @@ class LocalStack:
         self.connectwise = ConnectWiseSandbox()
         self.autotask = AutotaskSandbox(retry_delay=1.0)
         self.halopsa = HaloSandbox()
+        self.teams = TeamsWorkflowsSandbox()
+        self.msp_tenant_id = ""
+        self.msp_staff: dict[str, dict[str, Any]] = {}
         self.autotask_webhook_secret = secrets.token_urlsafe(24)
         self.halopsa_webhook_password = secrets.token_urlsafe(24)
         self.host: LocalFunctionsHost | None = None
@@ -50,8 +58,10 @@ class LocalStack:
         self.connectwise.start()
         self.autotask.start()
         self.halopsa.start()
+        self.teams.start()
         self.halopsa.add_team("Escalations")
         self.env = self._app_settings()
+        self._seed_msp_tenant()
         os.environ.update(self.env)
         self._forget_cached_settings()
 
@@ -86,10 +96,11 @@ class LocalStack:
     def _app_settings(self) -> dict[str, str]:
         from tierone.secret_links import new_master_key
 
-        msp_tenant = self.entra.add_tenant(domains=["tierone-msp.example"])
+        msp_tenant = self.entra.add_tenant(domains=[MSP_DOMAIN])
         identity = self.entra.add_managed_identity(msp_tenant)
         app = self.entra.register_app(federated_subject=identity.principal_id, home_tenant_id=msp_tenant)
         self.app_client_id = app.client_id
+        self.msp_tenant_id = msp_tenant
         cw = self.connectwise
         return {
             "AzureWebJobsStorage": self.azurite.connection_string,
@@ -114,8 +125,21 @@ class LocalStack:
             "TIERONE_GRAPH_AUTH": "federated",
             "TIERONE_APP_CLIENT_ID": app.client_id,
             "TIERONE_MANAGED_IDENTITY_CLIENT_ID": identity.client_id,
+            "TIERONE_MSP_TENANT_ID": msp_tenant,
+            "TIERONE_APPROVAL_SENDER": HELPDESK_MAILBOX,
+            "TIERONE_TEAMS_WEBHOOK_URL": self.teams.webhook_url(),
             **self.entra.env(),
         }
+
+    def _seed_msp_tenant(self) -> None:
+        """The MSP's own tenant: the help-desk mailbox that sends approval and confirmation mail,
+        and the technicians who approve."""
+        self.graph.add_tenant(self.msp_tenant_id, default_domain=MSP_DOMAIN)
+        self.graph.consent(self.msp_tenant_id, self.app_client_id)
+        self.graph.add_user(self.msp_tenant_id, "TierOne Help Desk", HELPDESK_MAILBOX, mail=HELPDESK_MAILBOX)
+        for key, name in MSP_STAFF.items():
+            upn = f"{name.split()[0].lower()}.{name.split()[1].lower()}@{MSP_DOMAIN}"
+            self.msp_staff[key] = self.graph.add_user(self.msp_tenant_id, name, upn, mail=upn)
 
     @staticmethod
     def _forget_cached_settings() -> None:
@@ -154,6 +178,7 @@ class LocalStack:
         self.connectwise.stop()
         self.autotask.stop()
         self.halopsa.stop()
+        self.teams.stop()
         self.exchange.stop()
         self.graph.stop()
         self.entra.stop()

@@ -20,7 +20,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -37,6 +37,9 @@ from tierone.approvals import (
 from tierone.settings import Settings
 
 log = logging.getLogger("tierone.approval_pages")
+
+# Called once a decision is taken here (the worker resumes the parked ticket).
+OnDecided = Callable[[ApprovalRequest], Awaitable[object]]
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 OID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
@@ -171,6 +174,7 @@ async def handle(
     body: bytes,
     settings: Settings,
     approvals: Approvals | None = None,
+    on_decided: OnDecided | None = None,
 ) -> Page:
     if not _ID.match(approval_id or ""):
         return _message(404, "Not found", "There is nothing here.")
@@ -197,6 +201,8 @@ async def handle(
         return _message(409, "Already decided", str(exc))
     except ApprovalRefused as exc:
         return _message(exc.status, "Not allowed", str(exc))
+    if on_decided is not None:
+        await on_decided(result.approval)
     verb = "approved" if result.approved else "denied"
     return Page(
         200,
@@ -210,7 +216,11 @@ async def handle(
 
 
 async def handle_slack(
-    raw_body: bytes, headers: Mapping[str, str], settings: Settings, approvals: Approvals | None = None
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    settings: Settings,
+    approvals: Approvals | None = None,
+    on_decided: OnDecided | None = None,
 ) -> SlackReply:
     """Verify, decide, answer. A few table calls: well inside Slack's 3-second budget."""
     from tierone.notify.slack import APPROVE_ACTION, DENY_ACTION, InvalidSlackRequest, verify_interaction
@@ -236,6 +246,8 @@ async def handle_slack(
     except ApprovalRefused as exc:
         # 200 with a message: Slack shows a non-200 as a generic failure, hiding the reason.
         return SlackReply(200, {"response_type": "ephemeral", "replace_original": False, "text": str(exc)})
+    if on_decided is not None:
+        await on_decided(result.approval)
     verb = "approved" if result.approved else "denied"
     return SlackReply(
         200,

@@ -214,13 +214,16 @@ class Approvals:
         approvers: list[Approver],
         facts: dict[str, str] | None = None,
         now: datetime | None = None,
+        approval_id: str | None = None,
     ) -> ApprovalRequest:
+        """Record a pending request. A caller that must not create two for one plan (a retried
+        worker) chooses `approval_id` up front; a second create with it raises ConcurrencyConflict."""
         if not approvers:
             raise ValueError("an approval request needs at least one designated approver")
         now = now or datetime.now(UTC)
         facts = dict(facts or {})
         approval = ApprovalRequest(
-            id=secrets.token_urlsafe(24),
+            id=approval_id or secrets.token_urlsafe(24),
             tenant_id=tenant_id,
             ticket_ref=ticket_ref,
             intent=intent,

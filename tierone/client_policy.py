@@ -143,6 +143,9 @@ class ClientPolicy(BaseModel):
     break_glass_upns: list[str] = Field(default_factory=list)
     authorised_contacts: dict[str, list[str]] = Field(default_factory=dict)
     approvers: list[Approver] = Field(default_factory=list)
+    # Password resets and MFA resets wait for a yes from a channel registered before the ticket
+    # (security.md §4.5, tier T3). Switching this off is a client's informed choice, kept in history.
+    confirm_credentials: bool = True
 
     @field_validator("time_zone")
     @classmethod

@@ -20,6 +20,10 @@ class Evidence(BaseModel):
     verification: str | None = None
     decision: str | None = None
     rule: str | None = None
+    mode: str | None = None  # the client's mode for this intent and the rule that set it
+    confirmation: str | None = None  # out-of-band confirmation of a credential action
+    approval: str | None = None
+    plan: list[str] = Field(default_factory=list)  # what TierOne would do / will do, step by step
     changes: list[str] = Field(default_factory=list)
     read_back: str | None = None
     graph_request_ids: list[str] = Field(default_factory=list)
@@ -44,6 +48,9 @@ class Evidence(BaseModel):
             ("Target", self.target or "-"),
             ("Verification", self.verification or "-"),
             ("Decision", f"{self.decision or '-'} (rule {self.rule or '-'})"),
+            ("Client policy", self.mode or "-"),
+            ("Confirmation", self.confirmation or "-"),
+            ("Approval", self.approval or "-"),
             ("Changes", "; ".join(self.changes) or "none"),
             ("Read back", self.read_back or "-"),
             ("Graph request ids", ", ".join(self.graph_request_ids) or "-"),
@@ -52,4 +59,6 @@ class Evidence(BaseModel):
             seconds = (self.finished_at - self.started_at).total_seconds()
             rows.append(("Time spent", f"{seconds:.1f} s"))
         lines += [f"{label}: {value}" for label, value in rows]
+        if self.plan:
+            lines += ["Plan:", *(f"  - {step}" for step in self.plan)]
         return "\n".join(lines)

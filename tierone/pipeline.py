@@ -14,10 +14,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from identity_integrations.models import Directory, DirectoryUser
+from identity_integrations.models import Directory
 from psa_integrations.base import PsaClient
 from psa_integrations.models import NoteVisibility, PsaKind, Ticket
 from tierone import policy
@@ -25,34 +24,26 @@ from tierone.audit import AuditEvent, AuditLog
 from tierone.client_policy import PolicyStore
 from tierone.errors import PermanentError, TransientError
 from tierone.evidence import Evidence
-from tierone.intake import TicketWork, table_key
+from tierone.gates import GateStage
+from tierone.intake import TicketWork
 from tierone.playbooks import base as playbook_base
 from tierone.playbooks import password_reset
-from tierone.playbooks.context import PlaybookContext, PlaybookRequest
+from tierone.playbooks.context import PlaybookContext
 from tierone.requests import build_request
-from tierone.secret_links import SecretCipher, SecretLinks, cipher_from
+from tierone.run_state import TERMINAL, Outcome, Resolution, TicketState
+from tierone.secret_links import SecretLinks, cipher_from
 from tierone.settings import Settings
-from tierone.storage import POLICIES, ConcurrencyConflict, Storage, Table
+from tierone.storage import Storage
 from tierone.tenants import TenantMap, TenantMapping
-from tierone.triage import TriageResult, classify
+from tierone.triage import classify
 from tierone.triage.llm import second_opinion
 from tierone.triage.store import load_model
+from tierone.verification import resolve_parties
 from tierone.writeback import ensure_note, ensure_time_entry
 
 log = logging.getLogger("tierone.pipeline")
 
 MSP_AUDIT_PARTITION = "msp"
-
-
-class Outcome(StrEnum):
-    RESOLVED = "resolved"
-    ESCALATED = "escalated"
-    AWAITING_APPROVAL = "awaiting_approval"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-
-
-TERMINAL = frozenset({Outcome.RESOLVED, Outcome.ESCALATED, Outcome.FAILED, Outcome.SKIPPED})
 
 
 @dataclass
@@ -82,112 +73,18 @@ def default_services(settings: Settings) -> Services:
     return Services(settings, get_storage(), psa_client, directories.for_tenant, ExchangeAdmins(settings).for_tenant)
 
 
-class TicketState:
-    """The `tickets` row of one ticket: owner, stage checkpoints, outcome."""
-
-    def __init__(self, storage: Storage, cipher: SecretCipher, work: TicketWork) -> None:
-        self._table = storage.tickets
-        self._cipher = cipher
-        self.partition = work.psa.value
-        self.row = table_key(work.ticket_id)
-        self.ref = f"{work.psa.value}:{work.ticket_id}"
-        self.data: dict[str, Any] = {}
-
-    async def claim(self, run_id: str) -> bool:
-        """True if this run owns the ticket (the first to arrive, or a retry of the owning run)."""
-        now = datetime.now(UTC)
-        try:
-            await self._table.insert(
-                {
-                    "PartitionKey": self.partition,
-                    "RowKey": self.row,
-                    "State": "processing",
-                    "Owner": run_id,
-                    "StartedAt": now,
-                    "Attempts": 1,
-                }
-            )
-            self.data = {"State": "processing", "Owner": run_id, "StartedAt": now, "Attempts": 1}
-            return True
-        except ConcurrencyConflict:
-            entity = await self._table.get(self.partition, self.row)
-        if entity is None:
-            return False
-        self.data = dict(entity)
-        if entity.get("State") in TERMINAL:
-            log.info("ticket %s already %s; run %s dropped", self.ref, entity.get("State"), run_id)
-            return False
-        if entity.get("Owner") != run_id:
-            log.info("ticket %s is being handled by another run; %s dropped", self.ref, run_id)
-            return False
-        await self.save(Attempts=int(entity.get("Attempts", 0)) + 1)
-        return True
-
-    async def save(self, **fields: Any) -> None:
-        self.data.update(fields)
-        await self._table.upsert({"PartitionKey": self.partition, "RowKey": self.row, **fields})
-
-    def seal(self, value: str) -> str:
-        return self._cipher.encrypt(value, self.ref)
-
-    def unseal(self, sealed: str) -> str:
-        return self._cipher.decrypt(sealed, self.ref)
-
-    def reset_checkpoint(self) -> password_reset.ResetCheckpoint:
-        token = self.data.get("LinkTokenSealed")
-        return password_reset.ResetCheckpoint(
-            secret_row=self.data.get("SecretRow"),
-            link_token=self._cipher.decrypt(token, self.ref) if token else None,
-            link_expires=self.data.get("LinkExpires"),
-            started_at=self.data.get("ChangeStartedAt"),
-        )
-
-    async def save_reset_checkpoint(self, checkpoint: password_reset.ResetCheckpoint) -> None:
-        assert checkpoint.link_token is not None
-        await self.save(
-            SecretRow=checkpoint.secret_row,
-            LinkTokenSealed=self._cipher.encrypt(checkpoint.link_token, self.ref),
-            LinkExpires=checkpoint.link_expires,
-            ChangeStartedAt=checkpoint.started_at,
-        )
-
-    @property
-    def first_attempt(self) -> bool:
-        """True on the owning message's first delivery: nothing of this run can be on the ticket yet."""
-        return int(self.data.get("Attempts", 1)) <= 1
-
-    @property
-    def started_at(self) -> datetime:
-        value = self.data.get("StartedAt")
-        return value if isinstance(value, datetime) else datetime.now(UTC)
-
-
-@dataclass
-class Resolution:
-    """What the stages found, carried to the close-out."""
-
-    ticket: Ticket
-    triage: TriageResult
-    evidence: Evidence
-    tenant_id: str | None = None
-    requester: DirectoryUser | None = None
-    target: DirectoryUser | None = None
-    mapping: TenantMapping | None = None
-    request: PlaybookRequest | None = None
-
-
-class Pipeline:
+class Pipeline(GateStage):
     def __init__(self, services: Services) -> None:
         self.services = services
         self.settings = services.settings
         self.storage = services.storage
         self.audit = AuditLog(services.storage.audit)
         self.tenants = TenantMap(services.storage.tenants)
-        self.client_policies = PolicyStore(Table(services.storage.account, POLICIES))
+        self.client_policies = PolicyStore(services.storage.policies)
 
     async def process(self, work: TicketWork, message_id: str) -> Outcome:
         state = TicketState(self.storage, cipher_from(self.settings, b"tierone-ticket-state-v1"), work)
-        if not await state.claim(work.run_id):
+        if not await state.claim(work, message_id):
             log.info("message %s for ticket %s dropped", message_id, state.ref)
             return Outcome.SKIPPED
         psa = self.services.psa_client(work.psa)
@@ -248,6 +145,9 @@ class Pipeline:
         )
         if decision.verdict is policy.Verdict.ESCALATE:
             return await self._escalate(psa, state, found, decision.reason)
+        held = await self._gate(psa, state, found)
+        if held is not None:
+            return held
         if triage.intent == "password_reset":
             return await self._reset_password(psa, state, found)
         return await self._run_playbook(psa, state, found)
@@ -290,59 +190,40 @@ class Pipeline:
             return policy.decide(
                 policy.PolicyInput(intent="other", confidence=triage.confidence, requester=None, target=None)
             )
+        found.client, found.policy_version = await self.client_policies.get(mapping.tenant_id)
         directory = self.services.directory(mapping.tenant_id)
-        requester = await directory.find_user_by_email(requester_email) if requester_email else None
-        found.requester = requester
+        parties = await resolve_parties(directory, found.client, triage, requester_email)
+        found.parties, found.requester, found.target = parties, parties.requester, parties.target
+        requester, target = parties.requester, parties.target
         evidence.requester = f"{ticket.contact.name if ticket.contact else '?'} <{requester_email}> → " + (
             f"{requester.user_principal_name} ({requester.id})" if requester else "no directory user"
         )
         found.request = build_request(triage.intent, ticket.summary, ticket.description, triage)
-        target: DirectoryUser | None = None
-        if triage.intent == "onboarding":
-            target = None  # the account does not exist yet; the requester becomes its manager
-        elif triage.target_emails:
-            target = await directory.find_user_by_email(triage.target_emails[0])
-        elif triage.target_names:
-            target = await directory.find_user_by_display_name(triage.target_names[0])
-        elif not triage.names_someone_else:
-            target = requester
-        found.target = target
-        roles = await directory.directory_roles(target.id) if target else []
-        is_manager = bool(
-            target and requester and target.id != requester.id and await directory.manager_id(target.id) == requester.id
-        )
         evidence.target = (
             f"{target.display_name} <{target.user_principal_name}> ({target.id})"
             if target
             else ", ".join(triage.target_names + triage.target_emails) or "someone else (unresolved)"
         )
+        evidence.verification = parties.describe(triage.intent)
         if target is not None:
-            protected = (await self.client_policies.get(mapping.tenant_id))[0].is_protected(target)
+            protected = found.client.is_protected(target)
             if protected:
                 # The client's target guard wins over every other rule.
                 return policy.Decision(verdict=policy.Verdict.ESCALATE, rule="P05b-protected-account", reason=protected)
-        decision = policy.decide(
+        return policy.decide(
             policy.PolicyInput(
                 intent=triage.intent,
                 confidence=triage.confidence,
                 threshold=triage.threshold,
                 requester=requester,
                 target=target,
-                target_roles=roles,
+                target_roles=parties.target_roles,
                 names_someone_else=triage.names_someone_else,
-                requester_is_manager=is_manager,
+                requester_is_manager=parties.requester_is_manager,
+                requester_authorised=parties.check.rule == "V05-authorised-contact",
                 has_onboarding_template=mapping.onboarding is not None,
             )
         )
-        if requester and target and requester.id == target.id:
-            evidence.verification = "requester is the target, matched through the PSA contact's e-mail"
-        elif is_manager:
-            evidence.verification = "requester is the target's manager of record in Entra ID"
-        elif triage.intent == "onboarding" and requester:
-            evidence.verification = "requester will be the new user's manager"
-        else:
-            evidence.verification = "requester is neither the target nor the target's manager of record"
-        return decision
 
     async def _reset_password(self, psa: PsaClient, state: TicketState, found: Resolution) -> Outcome:
         assert found.tenant_id is not None
@@ -395,18 +276,7 @@ class Pipeline:
         assert found.requester is not None
         assert found.request is not None
         module = PLAYBOOKS[found.triage.intent]
-        ctx = PlaybookContext(
-            tenant_id=found.tenant_id,
-            ticket_ref=state.ref,
-            directory=self.services.directory(found.tenant_id),
-            exchange=self.services.exchange(found.tenant_id) if self.services.exchange else None,
-            requester=found.requester,
-            target=found.target,
-            request=found.request,
-            deliver_credential=self._credential_sink(state, found.tenant_id),
-            customer_name=found.mapping.customer_name if found.mapping else "",
-            template=found.mapping.onboarding if found.mapping else None,
-        )
+        ctx = self._playbook_context(state, found)
         try:
             steps = await module.plan(ctx)
         except PermanentError as exc:
@@ -438,6 +308,36 @@ class Pipeline:
             return await self._escalate(psa, state, found, reason)
         link = await self._credential_link(state)
         return await self._close(psa, state, found, module.customer_message(ctx, result, link), Outcome.RESOLVED)
+
+    def _playbook_context(self, state: TicketState, found: Resolution) -> PlaybookContext:
+        assert found.tenant_id is not None
+        assert found.requester is not None
+        assert found.request is not None
+        return PlaybookContext(
+            tenant_id=found.tenant_id,
+            ticket_ref=state.ref,
+            directory=self.services.directory(found.tenant_id),
+            exchange=self.services.exchange(found.tenant_id) if self.services.exchange else None,
+            requester=found.requester,
+            target=found.target,
+            request=found.request,
+            deliver_credential=self._credential_sink(state, found.tenant_id),
+            customer_name=found.mapping.customer_name if found.mapping else "",
+            template=found.mapping.onboarding if found.mapping else None,
+        )
+
+    async def _plan_lines(self, state: TicketState, found: Resolution) -> list[str]:
+        """What the action would do, step by step (planning reads; it never writes)."""
+        from tierone.playbooks.registry import PLAYBOOKS
+
+        if found.triage.intent == "password_reset":
+            assert found.target is not None
+            return [
+                f"set a temporary password on {found.target.user_principal_name}, change required at next sign-in",
+                "hand the password over by a one-time link (never in the ticket)",
+            ]
+        steps = await PLAYBOOKS[found.triage.intent].plan(self._playbook_context(state, found))
+        return [step.description for step in steps]
 
     def _credential_sink(self, state: TicketState, tenant_id: str) -> Callable[[str, str], Awaitable[str]]:
         """Hands a credential over through a one-time link; a later one for the ticket replaces it."""

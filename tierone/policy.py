@@ -59,6 +59,7 @@ class PolicyInput(BaseModel):
     target_roles: list[DirectoryRole] = []
     names_someone_else: bool = False
     requester_is_manager: bool = False  # the requester is the target's manager of record in Entra ID
+    requester_authorised: bool = False  # a contact the client authorised for this intent (client policy)
     has_onboarding_template: bool = False
 
 
@@ -102,12 +103,17 @@ def decide(facts: PolicyInput) -> Decision:
             f"the target holds privileged directory roles ({', '.join(privileged)}): never changed autonomously",
         )
     is_self = facts.target.id == facts.requester.id and not facts.names_someone_else
-    if intent in MANAGER_ONLY and not facts.requester_is_manager:
-        return escalate("P09-manager-required", f"{intent} must be requested by the user's manager of record")
-    if not is_self and not facts.requester_is_manager:
+    vouched = facts.requester_is_manager or facts.requester_authorised
+    if intent in MANAGER_ONLY and not vouched:
+        return escalate(
+            "P09-manager-required",
+            f"{intent} must be requested by the user's manager of record or a contact the client authorised",
+        )
+    if not is_self and not vouched:
         return escalate(
             "P06-requester-not-target",
-            "the request concerns someone other than the requester, who is not their manager of record",
+            "the request concerns someone other than the requester, who is neither their manager of record "
+            "nor a contact the client authorised",
         )
     if facts.target.on_premises_sync_enabled and intent in MASTERED_ON_PREMISES:
         return escalate("P07-target-synced", "the account is synced from on-premises AD; this change is mastered there")
@@ -115,7 +121,10 @@ def decide(facts: PolicyInput) -> Decision:
         return escalate("P08-target-disabled", "the account is disabled; this would not restore access")
     if intent == "password_reset" and is_self:
         return Decision(verdict=Verdict.ACT, rule="P10-self-service-reset", reason="the user asked for their own reset")
-    who = "the user themself" if is_self else "the user's manager of record"
-    return Decision(
-        verdict=Verdict.ACT, rule=f"P11-{intent}-{'self' if is_self else 'manager'}", reason=f"asked by {who}"
-    )
+    if is_self:
+        who, tag = "the user themself", "self"
+    elif facts.requester_is_manager:
+        who, tag = "the user's manager of record", "manager"
+    else:
+        who, tag = "a contact the client authorised", "authorised"
+    return Decision(verdict=Verdict.ACT, rule=f"P11-{intent}-{tag}", reason=f"asked by {who}")

@@ -102,9 +102,14 @@ class Settings(BaseModel):
     slack_channel: str | None = Field(None, alias="TIERONE_SLACK_CHANNEL")
     slack_signing_secret: SecretStr | None = Field(None, alias="TIERONE_SLACK_SIGNING_SECRET")
     slack_api_url: str = Field("https://slack.com/api/", alias="TIERONE_SLACK_API_URL")
+    # The MSP's own Entra tenant: approvers sign in there (App Service Authentication) and the
+    # sender mailbox below lives there. Approvers named by UPN are resolved to object ids in it.
+    msp_tenant_id: str | None = Field(None, alias="TIERONE_MSP_TENANT_ID")
     approval_sender: str | None = Field(None, alias="TIERONE_APPROVAL_SENDER")  # mailbox UPN that sends approval mail
     approval_ttl_minutes: int = Field(60, alias="TIERONE_APPROVAL_TTL_MINUTES", ge=5, le=7 * 24 * 60)
     approval_channel_wait_minutes: int = Field(15, alias="TIERONE_APPROVAL_CHANNEL_WAIT_MINUTES", ge=1, le=24 * 60)
+    # Out-of-band confirmation of credential actions (tierone/confirmations.py): how long the link works.
+    confirmation_ttl_minutes: int = Field(30, alias="TIERONE_CONFIRMATION_TTL_MINUTES", ge=5, le=24 * 60)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -236,6 +236,8 @@ class Storage:
         self.secrets = Table(self.account, SECRETS)
         self.audit = Table(self.account, AUDIT)
         self.ledger = Table(self.account, LEDGER)
+        self.approvals = Table(self.account, APPROVALS)
+        self.policies = Table(self.account, POLICIES)
         self.ticket_queue = Queue(self.account, TICKETS_QUEUE)
 
 

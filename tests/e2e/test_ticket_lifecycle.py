@@ -8,6 +8,7 @@ import re
 import httpx
 import pytest
 
+from sandbox import humans
 from sandbox import scenario as world
 from sandbox.psa_views import TicketRef, view
 from sandbox.stack import LocalStack
@@ -22,6 +23,19 @@ def run_ticket(stack: LocalStack, scenario: world.Scenario, requester: str, summ
     ref = world.create_ticket(stack, scenario, world.DemoTicket(requester, summary, body, ""))
     stack.wait_until_idle(timeout=60)
     return ref
+
+
+def confirmed(stack: LocalStack, ref: TicketRef) -> TicketRef:
+    """The user confirms the credential request from their registered mailbox; the run resumes."""
+    assert state_of(stack, ref)["State"] == "awaiting_confirmation"
+    assert humans.answer_confirmation(stack, ref).status_code == 200
+    stack.wait_until_idle(timeout=60)
+    return ref
+
+
+def evidence_note(ref_view) -> str:
+    (note,) = [n for n in ref_view.notes_by_tierone(internal=True) if "Decision:" in n]
+    return note
 
 
 def state_of(stack: LocalStack, ref: TicketRef) -> dict:
@@ -44,15 +58,18 @@ def test_a_users_own_password_reset_is_resolved_end_to_end_on_each_psa(stack, sc
     caplog.set_level("INFO")
     person = scenario.person(requester)
     tenant = scenario.customer_of(requester).tenant_id
-    ref = run_ticket(stack, scenario, requester, "Password reset", "I forgot my password, can't log in.")
+    ref = confirmed(
+        stack, run_ticket(stack, scenario, requester, "Password reset", "I forgot my password, can't log in.")
+    )
 
     assert state_of(stack, ref)["State"] == "resolved"
     ticket = view(stack, ref)
     assert ticket.closed
     assert ticket.status == CLOSED_STATUS[ref.psa]
     (customer_note,) = ticket.notes_by_tierone(internal=False)
-    (evidence,) = ticket.notes_by_tierone(internal=True)
+    evidence = evidence_note(ticket)
     assert "P10-self-service-reset" in evidence
+    assert "Confirmation: confirmed by the user's alternate e-mail on record" in evidence
     assert "lastPasswordChangeDateTime" in evidence
     assert "request ids" in evidence.lower()
     assert ticket.time_entries == 1
@@ -75,12 +92,19 @@ def test_a_users_own_password_reset_is_resolved_end_to_end_on_each_psa(stack, sc
 
 
 def test_the_audit_chain_of_the_tenant_records_the_decision_and_verifies(stack, scenario):
-    run_ticket(stack, scenario, "anna", "Password reset", "I forgot my password.")
+    confirmed(stack, run_ticket(stack, scenario, "anna", "Password reset", "I forgot my password."))
     storage = Storage(Settings.from_env())
     audit = AuditLog(storage.audit)
     tenant = scenario.customers["contoso"].tenant_id
     records = asyncio.run(audit.records(tenant))
-    assert {"decided", "executed", "closed"} <= {r["event_type"] for r in records}
+    assert {
+        "decided",
+        "mode",
+        "confirmation_requested",
+        "confirmation_confirmed",
+        "executed",
+        "closed",
+    } <= {r["event_type"] for r in records}
     assert asyncio.run(audit.verify(tenant)) == []
 
 
@@ -118,11 +142,12 @@ def test_a_write_that_fails_mid_pipeline_is_retried_to_one_result(stack, scenari
     anna = scenario.person("anna")
     tenant = scenario.customers["contoso"].tenant_id
     stack.graph.faults.fail_next(1, 500, method="PATCH", after_applying=True)
-    ref = run_ticket(stack, scenario, "anna", "Password reset", "forgot my password again")
+    ref = confirmed(stack, run_ticket(stack, scenario, "anna", "Password reset", "forgot my password again"))
 
     state = state_of(stack, ref)
     assert state["State"] == "resolved"
-    assert state["Attempts"] == 2, "the first attempt should have failed and been retried"
+    # Attempts: the first run (parked), the resume that failed, its retry.
+    assert state["Attempts"] == 3, "the first attempt after the confirmation should have failed and been retried"
     patches = [r for r in stack.graph.request_log if r.method == "PATCH" and anna.user_id in r.path]
     assert len(patches) >= 2
     (note,) = view(stack, ref).notes_by_tierone(internal=False)
@@ -132,9 +157,10 @@ def test_a_write_that_fails_mid_pipeline_is_retried_to_one_result(stack, scenari
 
 
 def test_a_ticket_that_keeps_failing_ends_escalated_with_an_honest_note(stack, scenario):
+    ref = run_ticket(stack, scenario, "anna", "Password reset", "forgot my password once more")
     stack.graph.faults.fail_next(50, 500, method="PATCH")
     try:
-        ref = run_ticket(stack, scenario, "anna", "Password reset", "forgot my password once more")
+        confirmed(stack, ref)
     finally:
         stack.graph.faults.clear()
 
