@@ -32,6 +32,12 @@ class NoSuchHold(AssertionError):
     """The ticket has no confirmation mail or approval link to act on."""
 
 
+def form_token(page: str) -> str | None:
+    """The CSRF token of a confirm or approval page's form (None when the page offers no form)."""
+    match = _CSRF.search(page)
+    return match.group(1) if match else None
+
+
 def _ticket_ref(ref: TicketRef) -> str:
     return f"{ref.psa}:{ref.id}"
 

@@ -49,6 +49,11 @@ def add_parsers(commands: Any) -> None:
     edit.add_argument("--revoke", nargs=2, action="append", default=[], metavar=("INTENT", "UPN"))
     edit.add_argument("--approver", nargs="+", action="append", default=[], metavar="UPN [SLACK_ID]")
     edit.add_argument("--remove-approver", action="append", default=[], metavar="UPN")
+    edit.add_argument(
+        "--confirm-credentials",
+        choices=["on", "off"],
+        help="confirm password and MFA resets out of band before acting (default on)",
+    )
     edit.add_argument("--by", default=None, help="who makes the change (default: the signed-in user)")
 
     audit = commands.add_parser("audit", help="the hash-chained audit trail").add_subparsers(
@@ -90,6 +95,8 @@ def _edit(args: argparse.Namespace) -> tuple[Any, list[str]]:
     notes += [f"+break-glass {u}" for u in args.break_glass] + [f"-break-glass {u}" for u in args.remove_break_glass]
     notes += [f"+authorised {i} {u}" for i, u in args.authorise] + [f"-authorised {i} {u}" for i, u in args.revoke]
     notes += [f"+approver {a.id}" for a in approvers] + [f"-approver {u}" for u in args.remove_approver]
+    if args.confirm_credentials:
+        notes.append(f"confirm_credentials={args.confirm_credentials}")
 
     def change(policy: ClientPolicy) -> ClientPolicy:
         data = policy.model_dump()
@@ -113,6 +120,8 @@ def _edit(args: argparse.Namespace) -> tuple[Any, list[str]]:
         drop = {u.lower() for u in args.remove_approver} | {a.id for a in approvers}  # re-adding replaces
         data["approvers"] = [a for a in data["approvers"] if a["id"].lower() not in drop]
         data["approvers"] += [a.model_dump() for a in approvers]
+        if args.confirm_credentials:
+            data["confirm_credentials"] = args.confirm_credentials == "on"
         return ClientPolicy.model_validate(data)
 
     return change, notes

@@ -147,3 +147,15 @@ def test_policy_set_refuses_bad_values_without_storing(env, unique, capsys):
     assert main(["policy", "set", "--tenant", unique]) == 2
     assert main(["policy", "history", "--tenant", unique]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_out_of_band_confirmation_is_on_by_default_and_switching_it_off_is_a_recorded_choice(env, unique, capsys):
+    assert main(["policy", "show", "--tenant", unique]) == 0
+    assert json.loads(capsys.readouterr().out)["policy"]["confirm_credentials"] is True
+
+    assert main(["policy", "set", "--tenant", unique, "--confirm-credentials", "off", "--by", "lead@msp"]) == 0
+    capsys.readouterr()
+    assert main(["policy", "show", "--tenant", unique]) == 0
+    assert json.loads(capsys.readouterr().out)["policy"]["confirm_credentials"] is False
+    assert main(["policy", "history", "--tenant", unique]) == 0
+    assert "confirm_credentials=off" in capsys.readouterr().out
