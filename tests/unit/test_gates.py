@@ -18,7 +18,7 @@ ANNA = DirectoryUser(id="a-1", display_name="Anna Berg", user_principal_name="an
 
 def found(target: DirectoryUser, request: PlaybookRequest) -> Resolution:
     ticket = Ticket(psa=PsaKind.CONNECTWISE, id="7", summary="Sales group", company=Company(id="1", name="Contoso"))
-    triage = TriageResult(intent=request.intent, confidence=0.99)
+    triage = TriageResult.model_validate({"intent": request.intent, "confidence": 0.99})
     evidence = Evidence(ticket_ref="connectwise:7", summary=ticket.summary, intent=request.intent, confidence=0.99)
     return Resolution(
         ticket=ticket, triage=triage, evidence=evidence, tenant_id="t", requester=GRACE, target=target, request=request

@@ -124,8 +124,10 @@ async def test_the_sweep_expires_due_holds_and_resumes_their_tickets_and_answere
     assert report.approvals_expired >= 1
     mine = sorted(r for r in report.resumed if unique in r)
     assert mine == [f"connectwise:{unique}-a", f"connectwise:{unique}-b"]
-    assert (await approvals.get(waiting.id)).state.value == "pending"
-    assert (await approvals.get(expiring.id)).state.value == "expired"
+    still_waiting, expired = await approvals.get(waiting.id), await approvals.get(expiring.id)
+    assert still_waiting is not None
+    assert expired is not None
+    assert (still_waiting.state.value, expired.state.value) == ("pending", "expired")
 
 
 @pytest.mark.parametrize("state_name", [AWAITING_APPROVAL, AWAITING_CONFIRMATION])
