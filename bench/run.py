@@ -72,10 +72,13 @@ def _findings(
     extra = {
         f"{r.psa}:{r.ticket_id}": (r.webhook_invocations, r.worker_invocations)
         for r in runs
-        if r.webhook_invocations != 1 or r.worker_invocations != 1
+        if r.webhook_invocations != 1 or r.worker_invocations != 2
     }
     if extra:
-        notes.append(f"Tickets with more than one webhook or worker invocation (webhook, worker): {extra}")
+        notes.append(
+            "Tickets with other than one webhook and two worker invocations (the first run, parked for "
+            f"confirmation, and the resume) (webhook, worker): {extra}"
+        )
     overlapped = [r for r in runs if r.others]
     if overlapped:
         notes.append(

@@ -26,7 +26,7 @@ from sandbox.stack import LocalStack
 
 RESOLVED, PROPOSED, ESCALATED = "resolved", "proposed", "escalated"
 PARKED = frozenset({"awaiting_approval", "awaiting_confirmation"})
-CREDENTIAL_INTENTS = frozenset({"password_reset", "mfa_reset", "onboarding"})
+LINK_INTENTS = frozenset({"password_reset", "mfa_reset", "onboarding"})  # hand a credential over by link
 
 
 class MemoryLog(logging.Handler):
@@ -185,7 +185,7 @@ def run() -> int:
             if state == RESOLVED:
                 detail = f"{intent}, closed as '{row.get('Status')}'"
                 secret = _issued_secret(stack, scenario, intent, ticket.requester)
-                if intent in CREDENTIAL_INTENTS:
+                if intent in LINK_INTENTS:
                     passwords.append(secret or "")
                     link = _check_link(stack, ref, secret)
                     detail += f"; {link}"

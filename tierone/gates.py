@@ -199,6 +199,12 @@ class GateStage:
         if confirmation.state is ConfirmationState.CONFIRMED:
             at = f" at {confirmation.answered_at:%Y-%m-%d %H:%M} UTC" if confirmation.answered_at else ""
             evidence.confirmation = f"confirmed by {said}{at}"
+            if confirmation.facts != plan_facts(found)[1]:
+                # What was confirmed is not what the ticket now asks (it was edited meanwhile).
+                evidence.rule = f"{evidence.rule}; V11-request-changed"
+                return await self._escalate(
+                    psa, state, found, "the request changed after it was confirmed; nothing was changed"
+                )
             return None
         if confirmation.state is ConfirmationState.DECLINED:
             evidence.confirmation = f"declined by {said}"

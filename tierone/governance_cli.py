@@ -54,7 +54,9 @@ def add_parsers(commands: Any) -> None:
         choices=["on", "off"],
         help="confirm password and MFA resets out of band before acting (default on)",
     )
-    edit.add_argument("--by", default=None, help="who makes the change (default: the signed-in user)")
+    edit.add_argument(
+        "--by", default=None, help="who makes the change (default: the operating-system user running the CLI)"
+    )
 
     audit = commands.add_parser("audit", help="the hash-chained audit trail").add_subparsers(
         dest="action", required=True

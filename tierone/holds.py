@@ -13,9 +13,10 @@ its parked state (an ETag-conditional update), so duplicates never run the actio
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from psa_integrations.models import PsaKind
 from tierone.intake import TicketWork, table_key
@@ -40,15 +41,20 @@ def split_ref(ticket_ref: str) -> tuple[PsaKind, str]:
     return PsaKind(psa), ticket_id
 
 
+def current_hold(row: Mapping[str, Any]) -> str | None:
+    """The id of the hold a parked `tickets` row waits on now (a run may have answered an earlier one)."""
+    if row.get("State") == AWAITING_APPROVAL:
+        return str(row.get("ApprovalId") or "") or None
+    if row.get("State") == AWAITING_CONFIRMATION:
+        return str(row.get("ConfirmationId") or "") or None
+    return None
+
+
 async def resume(storage: Storage, ticket_ref: str, hold_id: str) -> bool:
     """Queue the parked ticket again under its owning run; False if it is not parked on this hold."""
     psa, ticket_id = split_ref(ticket_ref)
     row = await storage.tickets.get(psa.value, table_key(ticket_id))
-    if (
-        row is None
-        or row.get("State") not in PARKED
-        or hold_id not in (row.get("ApprovalId"), row.get("ConfirmationId"))
-    ):
+    if row is None or not hold_id or current_hold(row) != hold_id:
         return False
     work = TicketWork(psa=psa, ticket_id=ticket_id, source=RESUME_SOURCE, delivery_id=hold_id, run_id=str(row["Owner"]))
     await storage.ticket_queue.send(work.model_dump_json())

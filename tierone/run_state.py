@@ -13,7 +13,7 @@ from identity_integrations.models import DirectoryUser
 from psa_integrations.models import Ticket
 from tierone.client_policy import ClientPolicy
 from tierone.evidence import Evidence
-from tierone.holds import AWAITING_APPROVAL, AWAITING_CONFIRMATION, PARKED, RESUME_SOURCE
+from tierone.holds import AWAITING_APPROVAL, AWAITING_CONFIRMATION, PARKED, RESUME_SOURCE, current_hold
 from tierone.intake import TicketWork, table_key
 from tierone.playbooks import password_reset
 from tierone.playbooks.context import PlaybookRequest
@@ -72,7 +72,7 @@ class TicketState:
             log.info("ticket %s is being handled by another run; %s dropped", self.ref, run_id)
             return False
         if work.source == RESUME_SOURCE and work.deferrals == 0:
-            return await self._take_resume(entity, message_id)
+            return await self._take_resume(entity, work, message_id)
         if entity.get("State") in PARKED:
             log.info(
                 "ticket %s is %s; message %s dropped until the hold is answered", self.ref, entity["State"], message_id
@@ -81,10 +81,14 @@ class TicketState:
         await self.save(Attempts=int(entity.get("Attempts", 0)) + 1)
         return True
 
-    async def _take_resume(self, entity: Any, message_id: str) -> bool:
+    async def _take_resume(self, entity: Any, work: TicketWork, message_id: str) -> bool:
         """Exactly one resume message moves a parked ticket back to processing (ETag); the host's
-        retries of that same message may continue it, any duplicate resume is dropped."""
+        retries of that same message may continue it, any duplicate resume is dropped, and so is a
+        stale resume for a hold the run has already passed (it must not wake the ticket early)."""
         if entity.get("State") in PARKED:
+            if work.delivery_id != current_hold(entity):
+                log.info("ticket %s: resume for an earlier hold dropped (%s)", self.ref, message_id)
+                return False
             change = {
                 "PartitionKey": self.partition,
                 "RowKey": self.row,

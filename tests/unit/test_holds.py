@@ -134,3 +134,15 @@ async def test_the_sweep_expires_due_holds_and_resumes_their_tickets_and_answere
 async def test_a_parked_row_remembers_which_ticket_it_is(storage, settings, unique, state_name):
     s = await park(storage, settings, unique, State=state_name)
     assert s.data["TicketId"] == unique
+
+
+async def test_a_stale_resume_for_an_earlier_hold_does_not_wake_a_ticket_waiting_on_a_later_one(
+    storage, settings, unique
+):
+    """Confirmed, then parked for approval: a late resume for the confirmation must not run the action."""
+    await park(storage, settings, unique, State=AWAITING_APPROVAL, ConfirmationId="c" * 64, ApprovalId="a" * 32)
+    assert not await resume(storage, f"connectwise:{unique}", "c" * 64)
+    stale = work(unique, source=RESUME_SOURCE, delivery_id="c" * 64)
+    assert not await state(storage, settings, stale).claim(stale, "m-stale")
+    current = work(unique, source=RESUME_SOURCE, delivery_id="a" * 32)
+    assert await state(storage, settings, current).claim(current, "m-current")

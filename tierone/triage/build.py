@@ -14,7 +14,7 @@ from tierone.triage.evaluation import evaluate, render
 from tierone.triage.training import load_corpus, train
 
 ARTIFACT = Path(__file__).resolve().parent / "model" / DEFAULT_ARTIFACT
-VERSION = "default-2"
+VERSION = "default-3"
 
 
 def main() -> None:

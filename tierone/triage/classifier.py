@@ -4,7 +4,9 @@ The steps, each narrowing what the next may do:
 1. clean the text (text.py) and screen it (guard.py): instructions to automation, privileged
    requests and hidden HTML are taken out and flagged;
 2. the model gives calibrated probabilities over the nine intents;
-3. a credential or licence request naming a system the model does not know becomes `other`;
+3. a credential or licence request naming a system the model does not know becomes `other`, and so
+   does a group or mailbox request that asks for the Team, group, list or mailbox to be created;
+   the final intent is decided here, after the model, so these rules always have the last word;
 4. a ticket with a second, different request, or with a flag, keeps its intent but its confidence
    is held below the intent's threshold, so the policy escalates it with the reasons;
 5. entities are extracted from the screened text only (entities.py).
@@ -18,7 +20,14 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from tierone.triage.entities import extract
-from tierone.triage.guard import AUTOMATABLE_CREDENTIAL_INTENTS, Screened, screen, unknown_systems
+from tierone.triage.guard import (
+    AUTOMATABLE_CREDENTIAL_INTENTS,
+    CONTAINER_INTENTS,
+    Screened,
+    creates_container,
+    screen,
+    unknown_systems,
+)
 from tierone.triage.schema import AUTOMATABLE_INTENTS, TriageResult
 from tierone.triage.text import CleanText, clean, for_model, sentences
 
@@ -56,6 +65,7 @@ class Prepared:
     cleaned: CleanText
     screened: Screened
     model_text: str
+    subject: str = ""
 
 
 def prepare(subject: str, body: str) -> Prepared:
@@ -69,7 +79,7 @@ def prepare(subject: str, body: str) -> Prepared:
             screened.reasons.append(reason)
     screened.privileged += subject_screen.privileged
     subject_text = subject_screen.text if not subject_screen.flags else ""
-    return Prepared(cleaned, screened, for_model(f"{subject_text}\n{screened.text}"))
+    return Prepared(cleaned, screened, for_model(f"{subject_text}\n{screened.text}"), subject_text)
 
 
 def classify(
@@ -147,6 +157,14 @@ def _result(
             f"Microsoft 365: treated as a request for another system ({intent} {confidence:.2f} set aside)"
         )
         flags.append("unknown-system")
+        intent = "other"
+    created = creates_container(f"{p.subject}\n{p.screened.text}") if intent in CONTAINER_INTENTS else None
+    if created:
+        reasons.append(
+            f'asks for something to be created ("{created}"): creating a Team, group, list, site or mailbox is '
+            f"not a change to one that exists ({intent} {confidence:.2f} set aside)"
+        )
+        flags.append("creates-container")
         intent = "other"
     if second:
         flags.append("several-requests")

@@ -7,9 +7,13 @@ rules"), or hide such text in HTML. The guards:
 - take sentences that instruct an automated system, and sentences that ask for privileged roles or
   groups, out of the text the model and the entity extractor read (so they can change neither the
   intent nor the target nor the object), and flag the ticket so a human sees it;
-- notice an unknown name in the place of a system ("my Epicor password", "log into Dext"): the
-  model has never seen it, so it cannot know it is not Microsoft 365 — and resetting the Microsoft
-  password would be the wrong act.
+- notice an unknown name in the place of a system ("my Epicor password", "log into Dext"), or a
+  capitalised product name of several words none of which is Microsoft's ("log in to Open Dental",
+  "a Nitro PDF licence"): the model cannot know it is not Microsoft 365 — and resetting the
+  Microsoft password would be the wrong act;
+- notice a request to create a container ("create a new Team for the project", "set up a new
+  distribution list"): creating a Team, group, site or mailbox is not a membership or permission
+  change on one that exists.
 """
 
 from __future__ import annotations
@@ -241,6 +245,126 @@ _NOT_A_SYSTEM = frozenset(
         "asap",
     ]
 )
+# Microsoft 365 / Entra product, plan and app words: a capitalised name made only of words outside this
+# list and the generic ones above, in the place of a system, is another vendor's product.
+_MICROSOFT_PRODUCT = frozenset(
+    [
+        "dynamics",
+        "power",
+        "bi",
+        "automate",
+        "apps",
+        "visio",
+        "project",
+        "planner",
+        "word",
+        "excel",
+        "powerpoint",
+        "onenote",
+        "access",
+        "publisher",
+        "bookings",
+        "forms",
+        "stream",
+        "viva",
+        "sway",
+        "yammer",
+        "copilot",
+        "defender",
+        "purview",
+        "autopilot",
+        "authenticator",
+        "skype",
+        "kiosk",
+        "frontline",
+        "plan",
+        "premium",
+        "standard",
+        "basic",
+        "essentials",
+        "enterprise",
+        "pro",
+        "e1",
+        "e3",
+        "e5",
+        "f1",
+        "f3",
+        "a1",
+        "a3",
+        "a5",
+        "p1",
+        "p2",
+        "id",
+        "365",
+        "online",
+        "hello",
+        "edge",
+        "bing",
+        "live",
+        "hotmail",
+        "msn",
+        "xbox",
+        "remote",
+        "desktop",
+        "rdp",
+        "cloud",
+        "pc",
+        "store",
+        "portal",
+        "admin",
+        "center",
+        "centre",
+        "my",
+        "account",
+        "accounts",
+        "security",
+        "info",
+        "mailbox",
+        "calendar",
+        "inbox",
+        "group",
+        "groups",
+        "channel",
+        "site",
+        "sites",
+        "drive",
+    ]
+)
+# A capitalised name: Title or UPPER case ("Open Dental", "PDF"), camel case ("iManage", "simPRO") or a
+# number after a name ("Sage 50"). Case-sensitive on purpose: capitals are the evidence of a name.
+_PROPER = r"(?:[A-Z][\w.+&-]*|[a-z]+[A-Z][\w.+&-]*)"
+_PROPER_RUN = rf"{_PROPER}(?:[ \t]+(?:{_PROPER}|\d[\w.+&-]*)){{1,3}}"
+_NAMED_BEFORE = re.compile(
+    rf"\b(?i:my|our|the|a|an|your|his|her|their)\s+({_PROPER_RUN})(?![\w'’])\s+"
+    rf"(?i:(?:app|system|software|account)\s+)?(?i:{_CREDENTIAL})\b"
+)
+_NAMED_AFTER = re.compile(
+    r"\b(?i:(?:log|logging|logged|sign|signing|signed)\s*(?:in|on)\s*(?:to|into|on)|locked\s+out\s+of|"
+    rf"get\s+into)\s+(?i:(?:the|my|our)\s+)?({_PROPER_RUN})(?![\w'’])"
+)
+
+# Creating a container is not changing who is in one: "create a new Team for the project", "set up a
+# new distribution list", "we'd like a new shared mailbox". Capitals or Microsoft words may stand between
+# "new" and the container ("a new Microsoft Team", "a new Finance channel"), nothing else.
+_CONTAINER = (
+    r"(?:teams?\s+channel|channel|team|teams\s+site|(?:sharepoint\s+)?site|(?:security\s+|m365\s+|microsoft\s+365\s+|"
+    r"office\s+365\s+|unified\s+)?group|distribution\s+(?:list|group)|dl|mailing\s+list|contact\s+group|"
+    r"shared\s+(?:mailbox|inbox|calendar|drive|folder)|(?:resource|room|equipment)\s+mailbox|mailbox|inbox)"
+)
+_CONTAINER_QUALIFIER = (
+    r"(?:(?-i:[A-Z][\w&'-]*)|ms|microsoft|private|public|shared|security|mail-enabled|dynamic|m365|o365|365|office|"
+    r"sharepoint|teams|project|email|e-mail|contact|outlook)"
+)
+_CREATES_CONTAINER = re.compile(
+    rf"\b(?:(?:create|creating|set\s*up|setting\s+up|spin\s+up|make|making|build|start|open|add|need|needs|want|"
+    rf"like|request|requesting|get)\s+(?:me\s+|us\s+|them\s+)?(?:a|an|one|another)\s+(?:brand[- ]?)?new\s+"
+    rf"(?:{_CONTAINER_QUALIFIER}\s+){{0,3}}{_CONTAINER}|"
+    rf"(?:create|creating|set\s*up|setting\s+up|spin\s+up)\s+(?:me\s+|us\s+|them\s+)?(?:a|an)\s+"
+    rf"(?:{_CONTAINER_QUALIFIER}\s+){{0,3}}{_CONTAINER}\s+(?:for|called|named|so)\b)"
+    r"(?![\w'’]|\s+(?:members?|membership|owners?|access|permissions?)\b)",
+    re.I,
+)
+CONTAINER_INTENTS = frozenset({"group_membership", "mailbox_permission"})
 AUTOMATABLE_CREDENTIAL_INTENTS = frozenset({"password_reset", "account_unlock", "mfa_reset", "license_change"})
 
 
@@ -337,7 +461,32 @@ def unknown_systems(text: str, known: frozenset[str]) -> list[str]:
             continue
         if word not in found:
             found.append(word)
+    for name in _named_products(text):
+        if name not in found and not any(name.startswith(f"{word} ") or name.endswith(f" {word}") for word in found):
+            found.append(name)
     return found
+
+
+def _named_products(text: str) -> list[str]:
+    """Capitalised names of two to four words where a system goes ("log in to Open Dental", "my Nitro
+    PDF licence") with no Microsoft or generic word among them. Each word may be known to the model
+    ("open", "dental"): the name as a whole is not Microsoft's."""
+    names: list[str] = []
+    for match in [*_NAMED_BEFORE.finditer(text), *_NAMED_AFTER.finditer(text)]:
+        name = re.sub(r"\s+", " ", match.group(1)).strip(".-&+")
+        words = [w.lower().strip(".-&+") for w in name.split()]
+        exempt = _MICROSOFT_OR_GENERIC | _MICROSOFT_PRODUCT | _NOT_A_SYSTEM
+        if any(w in exempt or re.sub(r"\d", "0", w) in _MICROSOFT_OR_GENERIC for w in words):
+            continue
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def creates_container(text: str) -> str | None:
+    """The words asking for a new Team, channel, group, list, site or mailbox to be created, if any."""
+    match = _CREATES_CONTAINER.search(EMAIL.sub(" ", text))
+    return re.sub(r"\s+", " ", match.group(0)).strip() if match else None
 
 
 def _looks_like_typo(word: str, known: frozenset[str]) -> bool:
