@@ -15,7 +15,7 @@ import asyncio
 import base64
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -106,15 +106,47 @@ def decide_approval(stack: LocalStack, ref: TicketRef, *, approve: bool = True, 
         return http.post(link, data={"csrf": token.group(1), "decision": "approve" if approve else "deny"})
 
 
+def let_time_pass(stack: LocalStack, minutes: float) -> Any:
+    """Run the housekeeping sweep with its clock this much later (reminders on the next channel)."""
+    from tierone.holds import sweeper_from
+    from tierone.settings import Settings
+
+    return asyncio.run(sweeper_from(Settings.from_env()).sweep(datetime.now(UTC) + timedelta(minutes=minutes)))
+
+
+def click_in_slack(
+    stack: LocalStack, ref: TicketRef, *, approve: bool = True, slack_user: str = "U0SAMRIVERA", forge: bool = False
+) -> httpx.Response:
+    """An approver clicks Approve or Deny on the Slack message TierOne posted for this ticket; Slack
+    signs the callback (or, with `forge`, someone else does)."""
+    from tierone.notify.slack import APPROVE_ACTION, DENY_ACTION
+
+    assert stack.host is not None
+    approval_id = str(_row(stack, ref).get("ApprovalId") or "")
+    if not any(approval_id and approval_id in json.dumps(m) for m in stack.slack.messages):
+        raise NoSuchHold(f"no Slack message for {_ticket_ref(ref)}")
+    return stack.slack.send_interaction(
+        f"{stack.host.api_url}/slack/interactions",
+        approval_id,
+        APPROVE_ACTION if approve else DENY_ACTION,
+        slack_user,
+        forge=forge,
+    )
+
+
+def _row(stack: LocalStack, ref: TicketRef) -> dict[str, Any]:
+    return next(
+        (r for r in stack.table_rows() if r.get("PartitionKey") == ref.psa and r.get("RowKey") == str(ref.id)), {}
+    )
+
+
 def let_hold_expire(stack: LocalStack, ref: TicketRef) -> Any:
     """Run the housekeeping sweep with its clock just past this ticket's hold expiry."""
     from tierone.holds import sweeper_from
     from tierone.settings import Settings
 
-    row = next(
-        (r for r in stack.table_rows() if r.get("PartitionKey") == ref.psa and r.get("RowKey") == str(ref.id)), None
-    )
-    if row is None or not isinstance(row.get("HoldUntil"), datetime):
+    row = _row(stack, ref)
+    if not isinstance(row.get("HoldUntil"), datetime):
         raise NoSuchHold(f"{_ticket_ref(ref)} is not waiting on anything")
     later = row["HoldUntil"] + timedelta(minutes=1)
     return asyncio.run(sweeper_from(Settings.from_env()).sweep(later))

@@ -15,7 +15,7 @@ from typing import Any
 from sandbox._server import free_port
 from sandbox.autotask import AutotaskSandbox
 from sandbox.azurite import Azurite
-from sandbox.chat import TeamsWorkflowsSandbox
+from sandbox.chat import SlackSandbox, TeamsWorkflowsSandbox
 from sandbox.connectwise import ConnectWiseSandbox
 from sandbox.entra_login import EntraSandbox
 from sandbox.exchange_online import ExchangeSandbox
@@ -42,6 +42,7 @@ class LocalStack:
         self.autotask = AutotaskSandbox(retry_delay=1.0)
         self.halopsa = HaloSandbox()
         self.teams = TeamsWorkflowsSandbox()
+        self.slack = SlackSandbox()
         self.msp_tenant_id = ""
         self.msp_staff: dict[str, dict[str, Any]] = {}
         self.autotask_webhook_secret = secrets.token_urlsafe(24)
@@ -59,6 +60,7 @@ class LocalStack:
         self.autotask.start()
         self.halopsa.start()
         self.teams.start()
+        self.slack.start()
         self.halopsa.add_team("Escalations")
         self.env = self._app_settings()
         self._seed_msp_tenant()
@@ -128,6 +130,10 @@ class LocalStack:
             "TIERONE_MSP_TENANT_ID": msp_tenant,
             "TIERONE_APPROVAL_SENDER": HELPDESK_MAILBOX,
             "TIERONE_TEAMS_WEBHOOK_URL": self.teams.webhook_url(),
+            "TIERONE_SLACK_BOT_TOKEN": self.slack.token,
+            "TIERONE_SLACK_CHANNEL": next(iter(self.slack.channels)),
+            "TIERONE_SLACK_SIGNING_SECRET": self.slack.signing_secret,
+            "TIERONE_SLACK_API_URL": self.slack.api_url,
             **self.entra.env(),
         }
 
@@ -179,6 +185,7 @@ class LocalStack:
         self.autotask.stop()
         self.halopsa.stop()
         self.teams.stop()
+        self.slack.stop()
         self.exchange.stop()
         self.graph.stop()
         self.entra.stop()

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 
 from sandbox import humans
 from sandbox import scenario as world
@@ -268,3 +269,33 @@ def test_duplicate_resumes_of_one_decision_act_once(stack, scenario):
     adds = [r for r in stack.graph.request_log if r.method == "POST" and f"groups/{sales}/members" in r.path]
     assert len(adds) == 1
     assert len(view(stack, ref).notes_by_tierone(internal=False)) == 1
+
+
+def test_without_a_decision_the_request_moves_on_to_slack_where_an_enrolled_approver_decides(stack, scenario):
+    fabrikam = scenario.customers["fabrikam"]
+    ben = scenario.person("ben")
+    ref = run_ticket(
+        stack, scenario, "priya", "Visio for Ben", "Ben Ortiz needs a Microsoft 365 Business Premium licence."
+    )
+    assert state_of(stack, ref)["State"] == "awaiting_approval"
+    with pytest.raises(humans.NoSuchHold):
+        humans.click_in_slack(stack, ref)  # Teams first; Slack only once Teams has had its chance
+
+    report = humans.let_time_pass(stack, minutes=16)  # past TIERONE_APPROVAL_CHANNEL_WAIT_MINUTES
+    assert report.notifications_sent >= 1
+    assert approval_of(stack, ref)["State"] == "pending"
+
+    # A forged callback and a Slack user who is not enrolled decide nothing (stale ones: tests/unit).
+    assert humans.click_in_slack(stack, ref, forge=True).status_code == 401
+    assert humans.click_in_slack(stack, ref, slack_user="U0STRANGER").status_code == 200  # told why, in Slack
+    stack.wait_until_idle(timeout=30)
+    assert approval_of(stack, ref)["State"] == "pending"
+
+    licences_before = stack.graph.licenses_of(fabrikam.tenant_id, ben.user_id)
+    assert humans.click_in_slack(stack, ref, approve=True, slack_user="U0LEECHEN").status_code == 200
+    stack.wait_until_idle(timeout=60)
+
+    assert approval_of(stack, ref)["DecisionChannel"] == "slack"
+    assert state_of(stack, ref)["State"] == "resolved"
+    assert len(stack.graph.licenses_of(fabrikam.tenant_id, ben.user_id)) == len(licences_before) + 1
+    assert "approved by lee.chen@tierone-msp.example via slack" in closing_note(view(stack, ref))
