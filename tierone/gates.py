@@ -24,7 +24,8 @@ from psa_integrations.base import PsaClient
 from psa_integrations.models import NoteVisibility
 from tierone.approvals import ApprovalRequest, Approvals, ApprovalState, Approver, Identity, plan_hash_of
 from tierone.audit import AuditEvent, AuditLog
-from tierone.client_policy import ClientPolicy, Mode
+from tierone.client_policy import DEFAULT_SCOPE, Mode, PolicyStore
+from tierone.client_policy import Approver as PolicyApprover
 from tierone.confirmations import Confirmation, Confirmations, ConfirmationState, build_confirmation_mail
 from tierone.errors import PermanentError
 from tierone.holds import AWAITING_APPROVAL, AWAITING_CONFIRMATION
@@ -90,6 +91,7 @@ class GateStage:
     settings: Settings
     storage: Storage
     audit: AuditLog
+    client_policies: PolicyStore
     services: Any  # tierone.pipeline.Services
 
     if TYPE_CHECKING:
@@ -337,7 +339,7 @@ class GateStage:
         assert found.tenant_id is not None
         assert found.client is not None
         evidence = found.evidence
-        approvers = await self._approvers(found.client)
+        approvers = await self._approvers(found.client.approvers or await self._msp_default_approvers())
         if found.requester is not None:
             approvers = [a for a in approvers if a.upn.lower() != found.requester.user_principal_name.lower()]
         if not approvers:
@@ -386,12 +388,16 @@ class GateStage:
         log.info("ticket %s awaits approval (%s)", state.ref, ", ".join(s.channel for s in sent) or "no channel")
         return Outcome.AWAITING_APPROVAL
 
-    async def _approvers(self, client: ClientPolicy) -> list[Approver]:
-        """The client's approvers as Entra identities of the MSP's tenant (where approvers sign in)."""
+    async def _msp_default_approvers(self) -> list[PolicyApprover]:
+        """A client that names no approvers of its own is served by the MSP default's."""
+        return (await self.client_policies.resolve(DEFAULT_SCOPE)).policy.approvers
+
+    async def _approvers(self, named: list[PolicyApprover]) -> list[Approver]:
+        """The named approvers as Entra identities of the MSP's tenant (where approvers sign in)."""
         msp = self.settings.msp_tenant_id
         directory = self.services.directory(msp) if msp else None
         resolved: list[Approver] = []
-        for approver in client.approvers:
+        for approver in named:
             if _GUID.match(approver.id):
                 upn = approver.id
                 if directory is not None:

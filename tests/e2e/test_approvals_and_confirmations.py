@@ -5,6 +5,7 @@ function app, the PSA sandboxes, Graph and the real pages."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -299,3 +300,18 @@ def test_without_a_decision_the_request_moves_on_to_slack_where_an_enrolled_appr
     assert state_of(stack, ref)["State"] == "resolved"
     assert len(stack.graph.licenses_of(fabrikam.tenant_id, ben.user_id)) == len(licences_before) + 1
     assert "approved by lee.chen@tierone-msp.example via slack" in closing_note(view(stack, ref))
+
+
+def test_a_client_without_approvers_of_its_own_is_served_by_the_msp_defaults(stack, scenario):
+    contoso = scenario.customers["contoso"]
+
+    def no_approvers(policy: ClientPolicy) -> ClientPolicy:
+        return policy.model_copy(update={"approvers": []})
+
+    with client_policy(contoso.tenant_id, no_approvers):
+        ref = run_ticket(stack, scenario, "grace", "Sales group", "Please add Tom Baker to the Sales security group.")
+    assert state_of(stack, ref)["State"] == "awaiting_approval"
+    approvers = {a["upn"] for a in json.loads(approval_of(stack, ref)["Approvers"])}
+    assert approvers == {"sam.rivera@tierone-msp.example", "lee.chen@tierone-msp.example"}
+    assert humans.decide_approval(stack, ref, approve=False).status_code == 200
+    stack.wait_until_idle(timeout=60)
