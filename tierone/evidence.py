@@ -28,6 +28,7 @@ class Evidence(BaseModel):
     read_back: str | None = None
     graph_request_ids: list[str] = Field(default_factory=list)
     started_at: datetime | None = None
+    waited_seconds: float = 0.0  # parked, waiting for an approver or a confirmation
     finished_at: datetime | None = None
 
     def _why(self) -> list[str]:
@@ -56,8 +57,9 @@ class Evidence(BaseModel):
             ("Graph request ids", ", ".join(self.graph_request_ids) or "-"),
         ]
         if self.started_at and self.finished_at:
-            seconds = (self.finished_at - self.started_at).total_seconds()
-            rows.append(("Time spent", f"{seconds:.1f} s"))
+            seconds = max(0.0, (self.finished_at - self.started_at).total_seconds() - self.waited_seconds)
+            waited = f" (plus {self.waited_seconds / 60:.0f} min waiting for people)" if self.waited_seconds else ""
+            rows.append(("Time spent", f"{seconds:.1f} s{waited}"))
         lines += [f"{label}: {value}" for label, value in rows]
         if self.plan:
             lines += ["Plan:", *(f"  - {step}" for step in self.plan)]

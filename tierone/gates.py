@@ -276,7 +276,12 @@ class GateStage:
         subject, body = build_confirmation_mail(confirmation, confirmations.url_for(token), first_name=first_name)
         assert self.settings.approval_sender is not None
         await send_mail(self.settings.approval_sender, channel.address, subject, body)
-        await state.save(ConfirmationSent=True, State=AWAITING_CONFIRMATION, HoldUntil=confirmation.expires_at)
+        await state.save(
+            ConfirmationSent=True,
+            State=AWAITING_CONFIRMATION,
+            HoldUntil=confirmation.expires_at,
+            ParkedAt=datetime.now(UTC),
+        )
         note = (
             f"TierOne is waiting for out-of-band confirmation before it changes anything: a link went to "
             f"{channel.role} ({confirmation.masked_recipient}), an address registered before this ticket. "
@@ -384,7 +389,7 @@ class GateStage:
 
         notifier = notifier_from(self.settings, approvals, send_mail=self._msp_mail(), psa_note=psa_note)
         sent = await notifier.start(approval)
-        await state.save(State=AWAITING_APPROVAL, HoldUntil=approval.expires_at)
+        await state.save(State=AWAITING_APPROVAL, HoldUntil=approval.expires_at, ParkedAt=datetime.now(UTC))
         log.info("ticket %s awaits approval (%s)", state.ref, ", ".join(s.channel for s in sent) or "no channel")
         return Outcome.AWAITING_APPROVAL
 

@@ -119,6 +119,7 @@ class Pipeline(GateStage):
             triage_reasons=triage.reasons,
             triage_candidates=triage.candidates,
             started_at=state.started_at,
+            waited_seconds=state.waited_seconds,
         )
         found = Resolution(ticket=ticket, triage=triage, evidence=evidence)
         await state.save(Intent=triage.intent, Confidence=triage.confidence)
@@ -379,7 +380,8 @@ class Pipeline(GateStage):
             first_attempt=first,
         )
         start = state.started_at
-        minutes = max(1, math.ceil((evidence.finished_at - start).total_seconds() / 60))
+        worked = (evidence.finished_at - start).total_seconds() - state.waited_seconds
+        minutes = max(1, math.ceil(worked / 60))
         await ensure_time_entry(
             psa,
             ticket_id,

@@ -89,12 +89,16 @@ class TicketState:
             if work.delivery_id != current_hold(entity):
                 log.info("ticket %s: resume for an earlier hold dropped (%s)", self.ref, message_id)
                 return False
+            parked_at = entity.get("ParkedAt")
+            waited = (datetime.now(UTC) - parked_at).total_seconds() if isinstance(parked_at, datetime) else 0.0
             change = {
                 "PartitionKey": self.partition,
                 "RowKey": self.row,
                 "State": "processing",
                 "ResumeMessage": message_id,
                 "Attempts": int(entity.get("Attempts", 0)) + 1,
+                # Time spent waiting for people is not TierOne's work (time entry, evidence).
+                "WaitSeconds": float(entity.get("WaitSeconds") or 0.0) + max(0.0, waited),
             }
             try:
                 await self._table.update(change, etag=str(entity.metadata["etag"]))
@@ -141,6 +145,10 @@ class TicketState:
     def first_attempt(self) -> bool:
         """True on the owning message's first delivery: nothing of this run can be on the ticket yet."""
         return int(self.data.get("Attempts", 1)) <= 1
+
+    @property
+    def waited_seconds(self) -> float:
+        return float(self.data.get("WaitSeconds") or 0.0)
 
     @property
     def started_at(self) -> datetime:

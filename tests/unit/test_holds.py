@@ -146,3 +146,12 @@ async def test_a_stale_resume_for_an_earlier_hold_does_not_wake_a_ticket_waiting
     assert not await state(storage, settings, stale).claim(stale, "m-stale")
     current = work(unique, source=RESUME_SOURCE, delivery_id="a" * 32)
     assert await state(storage, settings, current).claim(current, "m-current")
+
+
+async def test_the_time_a_ticket_waited_for_people_is_kept_apart_from_tierones_work(storage, settings, unique):
+    parked_at = datetime.now(UTC) - timedelta(minutes=30)
+    await park(storage, settings, unique, State=AWAITING_APPROVAL, ApprovalId="a" * 32, ParkedAt=parked_at)
+    resumed = work(unique, source=RESUME_SOURCE, delivery_id="a" * 32)
+    s = state(storage, settings, resumed)
+    assert await s.claim(resumed, "m-resume")
+    assert 1795 <= s.waited_seconds <= 1900
