@@ -288,7 +288,15 @@ class GateStage:
             f"It expires at {confirmation.expires_at:%Y-%m-%d %H:%M} UTC; without an answer the ticket is escalated.\n"
             f"Plan: {summary}"
         )
-        await ensure_note(psa, found.ticket.id, state.ref, "confirmation", note, NoteVisibility.INTERNAL)
+        await ensure_note(
+            psa,
+            found.ticket.id,
+            state.ref,
+            "confirmation",
+            note,
+            NoteVisibility.INTERNAL,
+            first_attempt=state.first_attempt,
+        )
         log.info("ticket %s awaits confirmation from %s", state.ref, channel.role)
         return Outcome.AWAITING_CONFIRMATION
 
@@ -385,7 +393,15 @@ class GateStage:
                 f"{', '.join(a.upn for a in request.approvers)}). "
                 f"The request expires at {request.expires_at:%Y-%m-%d %H:%M} UTC; then the ticket is escalated."
             )
-            await ensure_note(psa, found.ticket.id, state.ref, "approval", text, NoteVisibility.INTERNAL)
+            await ensure_note(
+                psa,
+                found.ticket.id,
+                state.ref,
+                "approval",
+                text,
+                NoteVisibility.INTERNAL,
+                first_attempt=state.first_attempt,
+            )
 
         notifier = notifier_from(self.settings, approvals, send_mail=self._msp_mail(), psa_note=psa_note)
         sent = await notifier.start(approval)
