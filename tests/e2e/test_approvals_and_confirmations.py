@@ -39,7 +39,9 @@ def approval_of(stack: LocalStack, ref: TicketRef) -> dict:
 
 
 def closing_note(ref_view) -> str:
-    (note,) = [n for n in ref_view.notes_by_tierone(internal=True) if "Decision:" in n and "TierOne is waiting" not in n]
+    (note,) = [
+        n for n in ref_view.notes_by_tierone(internal=True) if "Decision:" in n and "TierOne is waiting" not in n
+    ]
     return note
 
 
