@@ -115,7 +115,13 @@ def let_time_pass(stack: LocalStack, minutes: float) -> Any:
 
 
 def click_in_slack(
-    stack: LocalStack, ref: TicketRef, *, approve: bool = True, slack_user: str = "U0SAMRIVERA", forge: bool = False
+    stack: LocalStack,
+    ref: TicketRef,
+    *,
+    approve: bool = True,
+    slack_user: str = "U0SAMRIVERA",
+    slack_team: str | None = None,
+    forge: bool = False,
 ) -> httpx.Response:
     """An approver clicks Approve or Deny on the Slack message TierOne posted for this ticket; Slack
     signs the callback (or, with `forge`, someone else does)."""
@@ -130,6 +136,7 @@ def click_in_slack(
         approval_id,
         APPROVE_ACTION if approve else DENY_ACTION,
         slack_user,
+        team_id=slack_team,
         forge=forge,
     )
 

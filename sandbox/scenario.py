@@ -193,7 +193,8 @@ PERSON_DETAILS: dict[str, dict[str, Any]] = {
 # How far each client lets TierOne go (tierone/client_policy.py). The MSP default names the
 # approvers and keeps the conservative modes; after-hours is "auto" here only so that the demo's
 # outcome does not depend on the hour it runs at.
-# Each approver's Slack user id is bound here, at enrolment; a click is never matched by name.
+# Each approver's Slack user and workspace ids are bound here, at enrolment; a click is never matched by name.
+SLACK_TEAM = "T0SANDBOX"  # sandbox.chat.SlackSandbox's workspace
 MSP_APPROVERS = {"sam.rivera@tierone-msp.example": "U0SAMRIVERA", "lee.chen@tierone-msp.example": "U0LEECHEN"}
 CLIENT_MODES: dict[str, dict[str, str]] = {
     "contoso": {"mailbox_permission": "auto"},
@@ -261,7 +262,9 @@ def _msp_default(policy: ClientPolicy) -> ClientPolicy:
     return policy.model_copy(
         update={
             "after_hours": Mode.AUTO,
-            "approvers": [Approver(id=upn, slack_id=slack) for upn, slack in MSP_APPROVERS.items()],
+            "approvers": [
+                Approver(id=upn, slack_id=slack, slack_team_id=SLACK_TEAM) for upn, slack in MSP_APPROVERS.items()
+            ],
         }
     )
 

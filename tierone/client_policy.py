@@ -123,6 +123,9 @@ class BusinessHours(BaseModel):
 class Approver(BaseModel):
     id: str = Field(description="Entra UPN or object id")
     slack_id: str | None = None
+    # Slack user ids are unique per workspace: with the team id bound too, a same-id user of
+    # another workspace that shares the Slack app cannot decide.
+    slack_team_id: str | None = None
 
 
 class RequesterCheck(NamedTuple):

@@ -427,13 +427,27 @@ class GateStage:
                     except PermanentError:
                         log.warning("approver %s is not a user of the MSP tenant; skipped", approver.id)
                         continue
-                resolved.append(Approver(oid=approver.id, upn=upn, slack_user_id=approver.slack_id))
+                resolved.append(
+                    Approver(
+                        oid=approver.id,
+                        upn=upn,
+                        slack_user_id=approver.slack_id,
+                        slack_team_id=approver.slack_team_id,
+                    )
+                )
                 continue
             user = await directory.find_user_by_email(approver.id) if directory is not None else None
             if user is None:
                 log.warning("approver %s cannot be resolved in the MSP tenant; skipped", approver.id)
                 continue
-            resolved.append(Approver(oid=user.id, upn=user.user_principal_name, slack_user_id=approver.slack_id))
+            resolved.append(
+                Approver(
+                    oid=user.id,
+                    upn=user.user_principal_name,
+                    slack_user_id=approver.slack_id,
+                    slack_team_id=approver.slack_team_id,
+                )
+            )
         return resolved
 
     def _msp_mail(self) -> SendMail | None:

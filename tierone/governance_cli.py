@@ -47,7 +47,7 @@ def add_parsers(commands: Any) -> None:
     edit.add_argument("--remove-break-glass", action="append", default=[], metavar="UPN")
     edit.add_argument("--authorise", nargs=2, action="append", default=[], metavar=("INTENT", "UPN"))
     edit.add_argument("--revoke", nargs=2, action="append", default=[], metavar=("INTENT", "UPN"))
-    edit.add_argument("--approver", nargs="+", action="append", default=[], metavar="UPN [SLACK_ID]")
+    edit.add_argument("--approver", nargs="+", action="append", default=[], metavar="UPN [SLACK_ID [SLACK_TEAM_ID]]")
     edit.add_argument("--remove-approver", action="append", default=[], metavar="UPN")
     edit.add_argument(
         "--confirm-credentials",
@@ -81,9 +81,15 @@ def _edit(args: argparse.Namespace) -> tuple[Any, list[str]]:
             raise ValueError(f"unknown intent {intent!r}; one of {', '.join(_INTENTS)}")
     approvers = []
     for values in args.approver:
-        if len(values) > 2:
-            raise ValueError("--approver takes a UPN or object id and, optionally, a Slack id")
-        approvers.append(Approver(id=values[0].lower(), slack_id=values[1] if len(values) == 2 else None))
+        if len(values) > 3:
+            raise ValueError("--approver takes a UPN or object id and, optionally, a Slack user id and team id")
+        approvers.append(
+            Approver(
+                id=values[0].lower(),
+                slack_id=values[1] if len(values) >= 2 else None,
+                slack_team_id=values[2] if len(values) == 3 else None,
+            )
+        )
 
     if args.intent:
         notes.append(f"{args.intent}={args.mode}")

@@ -291,6 +291,7 @@ def test_without_a_decision_the_request_moves_on_to_slack_where_an_enrolled_appr
     # A forged callback and a Slack user who is not enrolled decide nothing (stale ones: tests/unit).
     assert humans.click_in_slack(stack, ref, forge=True).status_code == 401
     assert humans.click_in_slack(stack, ref, slack_user="U0STRANGER").status_code == 200  # told why, in Slack
+    assert humans.click_in_slack(stack, ref, slack_user="U0LEECHEN", slack_team="T0OTHERORG").status_code == 200
     stack.wait_until_idle(timeout=30)
     assert approval_of(stack, ref)["State"] == "pending"
 

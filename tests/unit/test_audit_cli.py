@@ -120,7 +120,8 @@ def test_policy_set_stores_a_new_version_and_show_prints_it(env, unique, capsys)
     assert main(["policy", "set", "--tenant", unique, "--intent", "mfa_reset", "--mode", "propose", "--by", "t"]) == 0
     args = ["--hours", "mon-fri", "08:00-18:00", "--tz", "Europe/London", "--vip", "CEO@contoso.com"]
     assert main(["policy", "set", "--tenant", unique, *args, "--authorise", "onboarding", "hr@contoso.com"]) == 0
-    assert main(["policy", "set", "--tenant", unique, "--approver", "lead@contoso.com", "U0123", "--by", "t"]) == 0
+    approver = ["--approver", "lead@contoso.com", "U0123", "T0MSP"]
+    assert main(["policy", "set", "--tenant", unique, *approver, "--by", "t"]) == 0
     capsys.readouterr()
     assert main(["policy", "show", "--tenant", unique]) == 0
     shown = json.loads(capsys.readouterr().out)
@@ -130,7 +131,7 @@ def test_policy_set_stores_a_new_version_and_show_prints_it(env, unique, capsys)
     assert policy["time_zone"] == "Europe/London"
     assert policy["vip_upns"] == ["ceo@contoso.com"]
     assert policy["authorised_contacts"] == {"onboarding": ["hr@contoso.com"]}
-    assert policy["approvers"] == [{"id": "lead@contoso.com", "slack_id": "U0123"}]
+    assert policy["approvers"] == [{"id": "lead@contoso.com", "slack_id": "U0123", "slack_team_id": "T0MSP"}]
 
 
 def test_policy_changes_are_audited_in_the_tenants_chain(env, storage, unique):
