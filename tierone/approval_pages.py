@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import html
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -34,6 +32,7 @@ from tierone.approvals import (
     ApprovalState,
     approvals_from,
 )
+from tierone.pages import DECISION_STYLE, Page, form_token, form_token_valid, layout, message
 from tierone.settings import Settings
 
 log = logging.getLogger("tierone.approval_pages")
@@ -44,23 +43,6 @@ OnDecided = Callable[[ApprovalRequest], Awaitable[object]]
 _ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 OID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
 UPN_CLAIMS = ("preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "upn", "name")
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",  # no clickjacking of the Approve button
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'",
-}
-
-
-@dataclass(frozen=True)
-class Page:
-    status: int
-    html: str
-    headers: dict[str, str] = field(default_factory=lambda: dict(_HEADERS))
 
 
 @dataclass(frozen=True)
@@ -91,43 +73,26 @@ def principal_from(headers: Mapping[str, str]) -> Actor | None:
     return Actor(oid=oid, upn=upn)
 
 
-def _csrf_key(settings: Settings) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    settings.require("secret_encryption_key")
-    assert settings.secret_encryption_key is not None
-    master = base64.b64decode(settings.secret_encryption_key.get_secret_value())
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"tierone-approval-csrf-v1").derive(master)
+_CSRF_PURPOSE = b"tierone-approval-csrf-v1"
 
 
 def csrf_token(settings: Settings, approval_id: str, oid: str) -> str:
-    digest = hmac.new(_csrf_key(settings), f"{approval_id}|{oid.lower()}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return form_token(settings, _CSRF_PURPOSE, approval_id, oid.lower())
 
 
 def csrf_valid(settings: Settings, approval_id: str, oid: str, token: str) -> bool:
-    return hmac.compare_digest(csrf_token(settings, approval_id, oid), token or "")
+    return form_token_valid(settings, _CSRF_PURPOSE, token, approval_id, oid.lower())
 
 
 # --- the page
 
 
 def _layout(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}"
-        "th{text-align:left;padding-right:1rem;vertical-align:top}"
-        "button{font-size:1.05rem;padding:.55rem 1.3rem;border-radius:6px;border:0;color:#fff;margin-right:.6rem}"
-        ".approve{background:#1a7f37}.deny{background:#b42318}"
-        f"</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
+    return layout(title, body, style=DECISION_STYLE)
 
 
 def _message(status: int, title: str, text: str) -> Page:
-    return Page(status, _layout(title, f"<p>{html.escape(text)}</p>"))
+    return message(status, title, text, style=DECISION_STYLE)
 
 
 def _sign_in(approval_id: str) -> Page:
@@ -160,8 +125,8 @@ def _request_page(a: ApprovalRequest, actor: Actor, settings: Settings) -> Page:
     form = (
         "<form method=post>"
         f"<input type=hidden name=csrf value='{token}'>"
-        "<button class=approve type=submit name=decision value=approve>Approve</button>"
-        "<button class=deny type=submit name=decision value=deny>Deny</button></form>"
+        "<button class=go type=submit name=decision value=approve>Approve</button>"
+        "<button class=stop type=submit name=decision value=deny>Deny</button></form>"
         f"<p><small>Signed in as {html.escape(actor.upn or actor.oid)}.</small></p>"
     )
     return Page(200, _layout("Approval request", _details(a) + form))

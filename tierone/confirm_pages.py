@@ -13,15 +13,11 @@ read its token; the link itself is the bearer credential, and it went only to th
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import html
 import logging
 import re
 from urllib.parse import parse_qs
 
-from tierone.approval_pages import Page  # same security headers: no-store, no-referrer, CSP, frame deny
 from tierone.confirmations import (
     AlreadyAnswered,
     Confirmation,
@@ -31,7 +27,7 @@ from tierone.confirmations import (
     ConfirmationState,
     confirmations_from,
 )
-from tierone.errors import ConfigError
+from tierone.pages import DECISION_STYLE, Page, form_token, form_token_valid, layout, message
 from tierone.settings import Settings
 
 log = logging.getLogger("tierone.confirm_pages")
@@ -45,46 +41,23 @@ NO = "no"
 # --- CSRF
 
 
-def _csrf_key(settings: Settings) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    settings.require("secret_encryption_key")
-    assert settings.secret_encryption_key is not None
-    try:
-        master = base64.b64decode(settings.secret_encryption_key.get_secret_value(), validate=True)
-    except ValueError:
-        raise ConfigError("TIERONE_SECRET_ENCRYPTION_KEY is not base64") from None
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CSRF_INFO).derive(master)
-
-
 def csrf_token(settings: Settings, confirmation_id: str) -> str:
-    digest = hmac.new(_csrf_key(settings), confirmation_id.encode("utf-8"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return form_token(settings, _CSRF_INFO, confirmation_id)
 
 
 def csrf_valid(settings: Settings, confirmation_id: str, token: str) -> bool:
-    return hmac.compare_digest(csrf_token(settings, confirmation_id), token or "")
+    return form_token_valid(settings, _CSRF_INFO, token, confirmation_id)
 
 
 # --- the page
 
 
 def _layout(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}"
-        "th{text-align:left;padding-right:1rem;vertical-align:top}"
-        "button{font-size:1.05rem;padding:.55rem 1.3rem;border-radius:6px;border:0;color:#fff;margin:0 .6rem .6rem 0}"
-        ".yes{background:#1a7f37}.no{background:#b42318}"
-        f"</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
+    return layout(title, body, style=DECISION_STYLE)
 
 
 def _message(status: int, title: str, text: str) -> Page:
-    return Page(status, _layout(title, f"<p>{html.escape(text)}</p>"))
+    return message(status, title, text, style=DECISION_STYLE)
 
 
 NOT_FOUND = _message(404, "Not found", "There is nothing here. Check that you opened the whole link from the mail.")
@@ -116,8 +89,8 @@ def _request_page(c: Confirmation, settings: Settings) -> Page:
         "If not, tell us — nothing changes until someone confirms.</p>"
         "<form method=post>"
         f"<input type=hidden name=csrf value='{csrf}'>"
-        f"<button class=yes type=submit name=decision value={YES}>Yes, I asked for this</button>"
-        f"<button class=no type=submit name=decision value={NO}>No, I did not ask</button></form>"
+        f"<button class=go type=submit name=decision value={YES}>Yes, I asked for this</button>"
+        f"<button class=stop type=submit name=decision value={NO}>No, I did not ask</button></form>"
     )
     return Page(200, _layout(TITLE, _details(c) + form))
 

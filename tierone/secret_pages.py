@@ -5,41 +5,22 @@ from __future__ import annotations
 import html
 import logging
 import re
-from dataclasses import dataclass, field
 
+from tierone.pages import Page, layout
 from tierone.secret_links import LinkGone, SecretLinks
 from tierone.settings import Settings
 
 log = logging.getLogger("tierone.secret_pages")
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-}
-
-
-@dataclass(frozen=True)
-class Page:
-    status: int
-    html: str
-    headers: dict[str, str] = field(default_factory=lambda: dict(_HEADERS))
+_STYLE = (
+    "button{font-size:1.1rem;padding:.6rem 1.4rem;background:#0b5cad}"
+    "code{font-size:1.5rem;background:#f1f3f5;padding:.4rem .7rem;border-radius:6px;user-select:all}"
+)
 
 
 def _layout(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}"
-        "button{font-size:1.1rem;padding:.6rem 1.4rem;border-radius:6px;border:0;background:#0b5cad;color:#fff}"
-        "code{font-size:1.5rem;background:#f1f3f5;padding:.4rem .7rem;border-radius:6px;user-select:all}"
-        f"</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
+    return layout(title, body, style=_STYLE)
 
 
 GONE = Page(
