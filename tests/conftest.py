@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.azurite import Azurite
+from tierone.audit import AuditLog
+from tierone.confirmations import Confirmations
 from tierone.secret_links import new_master_key
 from tierone.settings import Settings
 from tierone.storage import Storage
@@ -40,3 +42,13 @@ def storage(settings: Settings) -> Storage:
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def audit(storage: Storage) -> AuditLog:
+    return AuditLog(storage.audit)
+
+
+@pytest.fixture
+def confirmations(storage: Storage, settings: Settings, audit: AuditLog) -> Confirmations:
+    return Confirmations(storage.approvals, settings, audit)

@@ -24,7 +24,6 @@ from tierone.approvals import (
     NotAnApprover,
     SelfApproval,
 )
-from tierone.audit import AuditLog
 from tierone.notify.slack import APPROVE_ACTION, DENY_ACTION
 from tierone.storage import APPROVALS, Table
 
@@ -42,11 +41,6 @@ SIGNING_SECRET = "sandbox-signing-secret"
 @pytest.fixture
 def settings(settings):
     return settings.model_copy(update={"slack_signing_secret": SecretStr(SIGNING_SECRET)})
-
-
-@pytest.fixture
-def audit(storage):
-    return AuditLog(storage.audit)
 
 
 @pytest.fixture

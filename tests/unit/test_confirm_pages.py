@@ -9,26 +9,15 @@ from urllib.parse import urlencode
 import pytest
 from pydantic import SecretStr
 
-from tierone.audit import AuditLog
 from tierone.confirm_pages import csrf_token, handle
-from tierone.confirmations import PARTITION, Confirmations, ConfirmationState
+from tierone.confirmations import PARTITION, ConfirmationState
 from tierone.secret_links import new_master_key
 from tierone.storage import APPROVALS, Table
 
 
 @pytest.fixture
-def audit(storage):
-    return AuditLog(storage.audit)
-
-
-@pytest.fixture
 def table(storage):
     return Table(storage.account, APPROVALS)
-
-
-@pytest.fixture
-def confirmations(table, settings, audit):
-    return Confirmations(table, settings, audit)
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tierone.audit import AuditLog
 from tierone.confirmations import (
     PARTITION,
     AlreadyAnswered,
     Confirmation,
     ConfirmationExpired,
     ConfirmationNotFound,
-    Confirmations,
     ConfirmationState,
     build_confirmation_mail,
     mask_address,
@@ -26,18 +24,8 @@ RECIPIENT = "jane.alt@fabrikam.com"
 
 
 @pytest.fixture
-def audit(storage):
-    return AuditLog(storage.audit)
-
-
-@pytest.fixture
 def table(storage):
     return Table(storage.account, APPROVALS)
-
-
-@pytest.fixture
-def confirmations(table, settings, audit):
-    return Confirmations(table, settings, audit)
 
 
 async def new(confirmations, unique, *, ttl_minutes=30, summary="Reset the password of jane@contoso.example", now=None):
