@@ -7,6 +7,14 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class Evidence(BaseModel):
     ticket_ref: str
     summary: str
@@ -58,7 +66,7 @@ class Evidence(BaseModel):
         ]
         if self.started_at and self.finished_at:
             seconds = max(0.0, (self.finished_at - self.started_at).total_seconds() - self.waited_seconds)
-            waited = f" (plus {self.waited_seconds / 60:.0f} min waiting for people)" if self.waited_seconds else ""
+            waited = f" (plus {_duration(self.waited_seconds)} waiting for people)" if self.waited_seconds else ""
             rows.append(("Time spent", f"{seconds:.1f} s{waited}"))
         lines += [f"{label}: {value}" for label, value in rows]
         if self.plan:

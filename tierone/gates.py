@@ -65,8 +65,6 @@ def plan_facts(found: Resolution) -> tuple[str, dict[str, str]]:
         facts["Customer"] = found.mapping.customer_name or found.ticket.company.name
     if found.target is not None:
         facts["Target"] = f"{found.target.display_name} <{found.target.user_principal_name}>"
-    if found.requester is not None:
-        facts["Requested by"] = found.requester.user_principal_name
     if request is not None:
         if request.new_user_name:
             facts["New user"] = request.new_user_name

@@ -25,12 +25,11 @@ def found(target: DirectoryUser, request: PlaybookRequest) -> Resolution:
     )
 
 
-def test_the_plan_names_what_changes_for_whom_and_who_asked():
+def test_the_plan_names_what_changes_and_for_whom():
     summary, facts = plan_facts(found(TOM, PlaybookRequest(intent="group_membership", object="Sales")))
     assert summary == "Change group membership for Tom Baker <tom@contoso.example> (add Sales)"
     assert facts == {
         "Target": "Tom Baker <tom@contoso.example>",
-        "Requested by": "grace@contoso.example",
         "Object": "Sales",
         "Change": "add",
     }
