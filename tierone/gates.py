@@ -33,7 +33,7 @@ from tierone.run_state import Outcome, Resolution, TicketState
 from tierone.secret_links import token_hash
 from tierone.settings import Settings
 from tierone.storage import ConcurrencyConflict, Storage
-from tierone.verification import CREDENTIAL_INTENTS, confirmation_channel
+from tierone.verification import CREDENTIAL_INTENTS, ConfirmationChannel, confirmation_channel
 from tierone.writeback import ensure_note
 
 if TYPE_CHECKING:
@@ -234,7 +234,11 @@ class GateStage:
         assert found.parties is not None
         evidence = found.evidence
         directory: Directory = self.services.directory(found.tenant_id)
-        channel = await confirmation_channel(directory, found.parties)
+        if existing is not None:
+            # Recorded but not sent (a crash in between): it goes where the record says, nowhere else.
+            channel: ConfirmationChannel | None = ConfirmationChannel(existing.recipient, existing.recipient_role)
+        else:
+            channel = await confirmation_channel(directory, found.parties)
         send_mail = self._msp_mail()
         if channel is None or send_mail is None:
             evidence.rule = f"{evidence.rule}; V08-no-confirmation-channel"

@@ -318,3 +318,25 @@ def test_a_client_without_approvers_of_its_own_is_served_by_the_msp_defaults(sta
     assert approvers == {"sam.rivera@tierone-msp.example", "lee.chen@tierone-msp.example"}
     assert humans.decide_approval(stack, ref, approve=False).status_code == 200
     stack.wait_until_idle(timeout=60)
+
+
+def test_a_confirmation_mail_that_failed_is_sent_again_for_the_same_confirmation(stack, scenario):
+    """The confirmation is recorded, the mail fails (Graph 503); the retried run sends the same link
+    to the recorded address instead of opening a second confirmation."""
+    stack.graph.faults.fail_next(1, 503, method="POST")
+    try:
+        ref = run_ticket(stack, scenario, "anna", "Password reset", "forgot my password, please help")
+    finally:
+        stack.graph.faults.clear()
+
+    assert state_of(stack, ref)["State"] == "awaiting_confirmation"
+    (mail,) = humans.confirmation_mails(stack, ref)
+    assert mail["to"] == ["anna.berg@home.example"]
+    ticket_ref = f"{ref.psa}:{ref.id}"
+    records = [
+        r for r in stack.table_rows() if r.get("PartitionKey") == "confirmation" and r["TicketRef"] == ticket_ref
+    ]
+    assert len(records) == 1
+    assert humans.answer_confirmation(stack, ref).status_code == 200
+    stack.wait_until_idle(timeout=60)
+    assert state_of(stack, ref)["State"] == "resolved"
