@@ -49,6 +49,9 @@ class BackgroundServer:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            # A client whose event loop has gone (a finished test's) never closes its keep-alive
+            # connection; without a bound, shutdown waits for it until stop() gives up.
+            timeout_graceful_shutdown=1,
             **extra,
         )
 
