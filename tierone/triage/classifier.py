@@ -25,6 +25,8 @@ from tierone.triage.guard import (
     CONTAINER_INTENTS,
     Screened,
     creates_container,
+    foreign_access,
+    people,
     screen,
     unknown_systems,
 )
@@ -150,7 +152,14 @@ def _result(
     if explanation:
         reasons.append(f"{intent}: " + ", ".join(explanation))
 
-    systems = unknown_systems(p.screened.text, model.known_words()) if intent in AUTOMATABLE_CREDENTIAL_INTENTS else []
+    systems: list[str] = []
+    if intent in AUTOMATABLE_CREDENTIAL_INTENTS:
+        request = f"{p.subject}\n{p.screened.text}"
+        mentioned = people(f"{p.cleaned.subject}\n{p.cleaned.visible}", requester_email)
+        systems = unknown_systems(request, mentioned)
+    elif intent == "mailbox_permission":
+        request = f"{p.subject}\n{p.screened.text}"
+        systems = foreign_access(request, people(f"{p.cleaned.subject}\n{p.cleaned.visible}", requester_email))
     if systems:
         reasons.append(
             f"names {', '.join(repr(s) for s in systems)} where a system goes, and it is not one TierOne knows as "

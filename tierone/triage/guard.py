@@ -51,162 +51,550 @@ _PRIVILEGED = re.compile(
 )
 _ZERO_WIDTH = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
-# Words that name a credential or a licence: an unknown word right before one of them is a system.
+# -- the object of a credential ------------------------------------------------------------------------
+# A credential or licence request names what the credential is for: "reset my <X> password", "locked out
+# of <X>", "<X> account locked", "can't log into <X>", "a <X> licence", "<X> keeps rejecting my password".
+# X is judged on its own words: Microsoft 365 / Entra words are positive evidence; a person (named in the
+# ticket, in an address, possessive, after a title) or a generic or function word (in any language) says
+# nothing; anything else — capitalised or not, one word or several, "VPN", "ERP", "portal", "app" — is
+# another system, and the Microsoft action would be the wrong one.
 _CREDENTIAL = (
-    r"password|passwort|pwd|passcode|pin|login|log-in|logon|sign-in|signin|credentials|username|user name|"
-    r"licen[cs]e|subscription|portal|2fa|mfa|token|account"
+    r"pass\s?words?|passwort|passwd|pwd|passcode|pins?|log-?ins?|log\s+in|logon|sign-?ins?|sign\s+in|"
+    r"credentials?|user\s?names?|licen[cs]es?|seats?|subscriptions?|2fa|mfa|two[- ]factor|2-?step|tokens?|"
+    r"accounts?|acct|access|portal"
 )
-_SYSTEM_BEFORE = re.compile(rf"\b([a-z][\w.+&-]{{1,30}})\s+(?:app\s+|system\s+|software\s+)?({_CREDENTIAL})\b", re.I)
-_SYSTEM_AFTER = re.compile(
-    r"\b(?:(?:log|logging|sign|signing)\s*(?:in|on)\s*(?:to|into|on)|locked out of|get into|can't get into|"
-    r"password (?:for|on|in)|login (?:for|to))\s+(?:the\s+|my\s+|our\s+)?([a-z][\w.+&-]{1,30})\b",
+_CREDENTIAL_WORD = re.compile(rf"\b(?:{_CREDENTIAL})\b", re.I)
+# Whose object follows: "log into X", "locked out of X", "password for X", "access to X", "account in X".
+_OBJECT_AFTER = re.compile(
+    r"\b(?:(?:log|logging|logged|sign|signing|signed)\s*(?:in|on)\s*(?:to|into|on|at)|log\s*onto|login\s+to|"
+    r"locked\s+out\s+(?:of|from)|get\s+(?:in|into|onto)(?:\s+to)?|can'?t\s+access|cannot\s+access|"
+    r"(?:pass\s?words?|passwort|pwd|passcode|pins?|log-?ins?|logon|credentials?|user\s?names?|2fa|mfa|accounts?|"
+    r"access)\s+(?:for|into))\s+",
     re.I,
 )
-_SYSTEM_LEADS = re.compile(
-    r"^\s*([a-z][\w.+&-]{1,30})\s+(?:(?:wants|says|asks|rejects|won't|keeps|forced|needs)\b"
-    r"[^.!?\n]{0,60}\b(?:password|login|credentials|locked|sign in)\b|(?:has\s+)?locked\s+(?:me|my)\b)",
-    re.M | re.I,
+# "password on / in / with / at X" only for a capitalised name or an acronym: "my password in Xero",
+# "my account in the ERP", not "the password in the cafe".
+_OBJECT_AFTER_NAMED = re.compile(
+    rf"\b(?:{_CREDENTIAL})\s+(?:on|in|with|at|within|for)\s+(?:the\s+|my\s+|our\s+)?(?=(?-i:[A-Z0-9]))", re.I
 )
-# Words that are Microsoft 365 / Entra ID or plain English in that position, whatever the training saw.
-_MICROSOFT_OR_GENERIC = frozenset(
+# "Adobe keeps saying my password is wrong", "Mailchimp wants a 2FA code", "Xero has locked my account".
+_OBJECT_LEADS = re.compile(
+    r"^\W*((?:the\s+)?\w[\w.+&/-]*(?:\s+\w[\w.+&/-]*)?)\s+(?:keeps?|kept|says?|said|wants?|won'?t|will\s+not|"
+    r"asks?|is\s+asking|is\s+saying|rejects?|is\s+rejecting|isn'?t\s+accepting|doesn'?t\s+accept|forced|"
+    r"(?:has\s+)?locked)\b[^.!?\n]{0,60}?\b(?:password|passwort|login|log\s*in|credentials|locked|sign\s*in|"
+    r"2fa|mfa|code|pin|account)\b",
+    re.I | re.M,
+)
+_THIRD_PERSON = re.compile(r"\b(?:he|she|his|her|him|he's|she's|he'll|she'll|he’s|she’s|they|them)\b", re.I)
+_PRONOUN = re.compile(r"\b(?:he|she|his|her|him|they|their|them|he's|she's)\b", re.I)
+_TOKEN = re.compile(r"\w[\w+&'’/-]*(?:\.\w[\w+&'’/-]*)*|[^\w\s]|\n")
+
+# Microsoft 365 / Entra ID words: positive evidence that the credential or licence is Microsoft's.
+_MICROSOFT = frozenset(
     [
         "microsoft",
+        "msft",
+        "ms",
         "windows",
+        "win10",
+        "win11",
         "office",
+        "office365",
         "o365",
         "m365",
         "365",
-        "0",
-        "000",
-        "o000",
-        "m000",
+        "microsoft365",
         "outlook",
+        "owa",
         "teams",
         "onedrive",
         "sharepoint",
         "entra",
         "azure",
-        "ms",
-        "msft",
+        "aad",
         "exchange",
         "intune",
+        "visio",
+        "powerbi",
+        "bi",
+        "dynamics",
+        "copilot",
+        "authenticator",
+        "defender",
+        "purview",
+        "autopilot",
+        "planner",
+        "skype",
+        "yammer",
+        "viva",
+        "bookings",
+        "onenote",
+        "excel",
+        "powerpoint",
+        "publisher",
+        "surface",
+        "hotmail",
+        "clipchamp",
+        "pc",
+        "pcs",
+        "laptop",
+        "laptops",
+        "computer",
+        "computers",
+        "desktop",
+        "e1",
+        "e3",
+        "e5",
+        "f1",
+        "f3",
+        "a1",
+        "a3",
+        "a5",
+        "p1",
+        "p2",
+        "w365",
+        "mfa-microsoft",
+    ]
+)
+_MICROSOFT_PHRASE = re.compile(
+    r"\b(?:company\s+portal|admin\s+(?:centre|center|portal)|my\s*(?:apps|sign-?ins|account)|power\s+(?:bi|automate|apps)|"
+    r"office\.com|microsoft\.com|windows\s+hello|audio\s+conferencing|teams\s+(?:phone|premium|rooms?)|"
+    r"exchange\s+online|project\s+(?:plan|online)|business\s+(?:basic|standard|premium)|apps\s+for\s+business|"
+    r"self[- ]service\s+password)\b",
+    re.I,
+)
+# Words that say nothing about which system: IT and workplace words, plan words, departments, web parts.
+_GENERIC = frozenset(
+    [
         "work",
+        "works",
+        "working",
         "email",
         "e-mail",
+        "emails",
         "mail",
+        "mails",
         "computer",
+        "computers",
         "laptop",
+        "laptops",
         "pc",
+        "pcs",
         "desktop",
+        "machine",
+        "device",
+        "devices",
         "network",
         "domain",
         "login",
+        "logins",
+        "logon",
         "company",
         "business",
+        "corporate",
         "main",
         "normal",
         "usual",
+        "regular",
         "current",
         "old",
         "new",
         "temporary",
         "temp",
+        "temps",
         "own",
         "user",
+        "users",
         "staff",
         "online",
         "web",
-        "my",
-        "the",
-        "our",
-        "your",
-        "his",
-        "her",
-        "their",
-        "this",
-        "that",
-        "same",
-        "one",
-        "it",
-        "new",
-        "default",
         "personal",
+        "default",
         "first",
         "second",
         "admin",
-        "sign",
-        "up",
-        "signin",
+        "admins",
         "single",
-        "office365",
-        "microsoft365",
-        "surface",
-        "device",
+        "sign",
+        "signin",
+        "up",
         "phone",
+        "phones",
         "mobile",
+        "cell",
         "profile",
+        "account",
+        "accounts",
+        "password",
+        "passwords",
+        "pin",
+        "code",
+        "codes",
+        "authentication",
+        "auth",
+        "verification",
+        "security",
+        "two",
+        "factor",
+        "step",
+        "2-step",
+        "2fa",
+        "mfa",
+        "multi-factor",
+        "multifactor",
+        "existing",
+        "generic",
+        "shared",
+        "guest",
+        "guests",
+        "service",
+        "test",
+        "training",
+        "spare",
+        "standard",
+        "basic",
+        "premium",
+        "pro",
+        "plan",
+        "plans",
+        "enterprise",
+        "essentials",
+        "home",
+        "proper",
+        "paid",
+        "free",
+        "trial",
+        "extra",
+        "additional",
+        "audio",
+        "conferencing",
+        "calling",
+        "domestic",
+        "international",
+        "rooms",
+        "room",
+        "meeting",
+        "meetings",
+        "channel",
+        "calendar",
+        "mailbox",
+        "mailboxes",
+        "inbox",
+        "group",
+        "groups",
+        "site",
+        "drive",
+        "files",
+        "folder",
+        "cloud",
+        "sso",
+        "identity",
+        "directory",
+        "ad",
+        "active",
+        "com",
+        "net",
+        "org",
+        "co",
+        "uk",
+        "www",
+        "http",
+        "https",
+        "page",
+        "screen",
+        "details",
+        "info",
+        "number",
+        "remote",
+        "hybrid",
+        "local",
+        "tenant",
+        "organisation",
+        "organization",
+        "department",
+        "dept",
+        "reception",
+        "finance",
+        "sales",
+        "hr",
+        "marketing",
+        "operations",
+        "ops",
+        "warehouse",
+        "manager",
+        "managers",
+        "team",
+        "teams",
+        "apps",
+        "licence",
+        "licences",
+        "license",
+        "licenses",
+        "seat",
+        "seats",
+        "subscription",
+        "subscriptions",
+        "access",
+        "full",
+        "usual",
+        "windows",
+        "corporate",
+        "office-wide",
+        "everyday",
+        "daily",
+        "main-office",
+        "work-related",
+        "pc's",
+        "laptop's",
+        "sign-in",
+        "sign-ins",
+        "log-in",
+        "log-ins",
+        "username",
+        "user-name",
+        "credentials",
+        "credential",
+        "token",
+        "tokens",
+        "contractor",
+        "contractors",
+        "intern",
+        "interns",
+        "starter",
+        "starters",
+        "leaver",
+        "leavers",
+        "person",
+        "colleague",
+        "colleagues",
+        "boss",
+        "assistant",
+        "software",
+        "account's",
+        "email's",
+        "outlook's",
+        "tablet",
+        "tablets",
+        "ipad",
+        "project",
+        "word",
+        "pwd",
+        "self",
+        "request",
+        "requests",
+        "type",
+        "subject",
+        "category",
+        "issue",
+        "description",
+        "urgency",
+        "field",
+        "member",
+        "members",
+        "bigger",
+        "larger",
+        "more",
+        "today",
+        "tonight",
+        "tomorrow",
+        "yesterday",
+        "morning",
+        "afternoon",
+        "evening",
+        "weekend",
+        "week",
+        "month",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ]
 )
-_NOT_A_SYSTEM = frozenset(
+# Words that name another kind of system even in lower case, whatever surrounds them.
+_OTHER_SYSTEM = frozenset(
     [
-        "a",
-        "an",
-        "the",
-        "my",
-        "our",
-        "your",
-        "his",
-        "her",
-        "their",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "me",
-        "i",
-        "you",
-        "we",
-        "they",
-        "he",
-        "she",
-        "it",
-        "them",
-        "us",
-        "all",
-        "any",
-        "some",
-        "no",
-        "not",
-        "new",
-        "old",
-        "wrong",
-        "right",
-        "correct",
-        "same",
-        "other",
-        "another",
-        "different",
-        "expired",
-        "locked",
-        "forgotten",
-        "forgot",
+        "vpn",
+        "erp",
+        "crm",
+        "pms",
+        "ehr",
+        "emr",
+        "dms",
+        "lms",
+        "hris",
+        "ats",
+        "pos",
+        "portal",
+        "app",
+        "application",
+        "system",
+        "platform",
+        "database",
+        "tool",
+        "wifi",
+        "wi-fi",
+        "wireless",
+        "voicemail",
+        "extension",
+        "handset",
+        "payroll",
+        "bank",
+        "banking",
+        "supplier",
+        "printer",
+        "copier",
+        "intranet",
+        "extranet",
+        "website",
+        "door",
+        "fob",
+        "alarm",
+        "cctv",
+    ]
+)
+# Function words of other languages the help desk sees ("mein Passwort", "mon compte", "mijn wachtwoord").
+_FOREIGN_FUNCTION = frozenset(
+    [
+        "mein",
+        "meine",
+        "meinen",
+        "meinem",
+        "meiner",
+        "dein",
+        "deine",
+        "sein",
+        "seine",
+        "ihr",
+        "ihre",
+        "unser",
+        "unsere",
+        "das",
+        "der",
+        "die",
+        "den",
+        "dem",
+        "des",
+        "ein",
+        "eine",
+        "einen",
+        "einem",
+        "bitte",
+        "und",
+        "oder",
+        "mit",
+        "für",
+        "fur",
+        "von",
+        "zum",
+        "zur",
+        "auf",
+        "mon",
+        "ma",
+        "mes",
+        "ton",
+        "ta",
+        "son",
+        "sa",
+        "notre",
+        "votre",
+        "le",
+        "la",
+        "les",
+        "un",
+        "une",
+        "du",
+        "des",
+        "de",
+        "pour",
+        "et",
+        "ou",
+        "mi",
+        "mis",
+        "tu",
+        "su",
+        "sus",
+        "el",
+        "los",
+        "las",
+        "una",
+        "por",
+        "para",
+        "mijn",
+        "mijnen",
+        "het",
+        "een",
+        "van",
+        "voor",
+        "en",
+        "il",
+        "lo",
+        "gli",
+        "mio",
+        "mia",
+        "miei",
+        "nostro",
+        "per",
+        "meu",
+        "minha",
+        "o",
+        "os",
+        "as",
+        "um",
+        "uma",
+        "do",
+        "da",
+        "min",
+        "mitt",
+        "mina",
+    ]
+)
+_ACTION = frozenset(
+    [
         "reset",
+        "resets",
+        "resetting",
         "change",
         "changed",
         "changing",
-        "temporary",
-        "temp",
-        "current",
-        "previous",
-        "last",
-        "next",
-        "whole",
-        "entire",
-        "every",
-        "each",
-        "both",
-        "own",
+        "unlock",
+        "unlocked",
+        "unlocking",
+        "forgot",
+        "forgotten",
+        "forget",
+        "expired",
+        "expiring",
+        "locked",
+        "lock",
+        "new",
+        "please",
+        "pls",
+        "plz",
+        "need",
+        "needs",
+        "needed",
+        "want",
+        "wants",
+        "help",
+        "can",
+        "could",
+        "would",
+        "will",
         "cant",
         "can't",
         "cannot",
@@ -221,126 +609,81 @@ _NOT_A_SYSTEM = frozenset(
         "isnt",
         "isn't",
         "unable",
-        "to",
-        "into",
-        "and",
-        "or",
-        "but",
-        "please",
-        "pls",
-        "plz",
-        "help",
-        "need",
-        "needs",
-        "my's",
-        "can",
-        "could",
-        "would",
-        "will",
+        "urgent",
+        "asap",
         "just",
         "still",
         "also",
         "again",
-        "urgent",
-        "asap",
+        "sort",
+        "fix",
+        "update",
+        "remove",
+        "removed",
+        "add",
+        "added",
+        "assign",
+        "assigned",
+        "give",
+        "get",
+        "got",
+        "my's",
+        "set",
+        "sets",
+        "setting",
+        "wrong",
+        "right",
+        "correct",
+        "different",
+        "whole",
+        "entire",
+        "recover",
+        "recovery",
+        "renew",
+        "renewed",
+        "disable",
+        "disabled",
+        "enable",
+        "enabled",
+        "create",
+        "created",
+        "blocked",
+        "block",
+        "suspended",
+        "unassign",
+        "approve",
+        "require",
+        "register",
+        "re-register",
+        "re-registration",
+        "clear",
+        "say",
+        "says",
+        "saying",
+        "keep",
+        "keeps",
+        "keeping",
+        "i'm",
+        "i've",
+        "i'll",
+        "i'd",
+        "it's",
+        "he's",
+        "she's",
+        "we're",
+        "we've",
+        "they're",
+        "that's",
+        "there's",
+        "what's",
+        "let's",
+        "can’t",
+        "don’t",
+        "won’t",
+        "i’m",
+        "i’ve",
+        "it’s",
     ]
-)
-# Microsoft 365 / Entra product, plan and app words: a capitalised name made only of words outside this
-# list and the generic ones above, in the place of a system, is another vendor's product.
-_MICROSOFT_PRODUCT = frozenset(
-    [
-        "dynamics",
-        "power",
-        "bi",
-        "automate",
-        "apps",
-        "visio",
-        "project",
-        "planner",
-        "word",
-        "excel",
-        "powerpoint",
-        "onenote",
-        "access",
-        "publisher",
-        "bookings",
-        "forms",
-        "stream",
-        "viva",
-        "sway",
-        "yammer",
-        "copilot",
-        "defender",
-        "purview",
-        "autopilot",
-        "authenticator",
-        "skype",
-        "kiosk",
-        "frontline",
-        "plan",
-        "premium",
-        "standard",
-        "basic",
-        "essentials",
-        "enterprise",
-        "pro",
-        "e1",
-        "e3",
-        "e5",
-        "f1",
-        "f3",
-        "a1",
-        "a3",
-        "a5",
-        "p1",
-        "p2",
-        "id",
-        "365",
-        "online",
-        "hello",
-        "edge",
-        "bing",
-        "live",
-        "hotmail",
-        "msn",
-        "xbox",
-        "remote",
-        "desktop",
-        "rdp",
-        "cloud",
-        "pc",
-        "store",
-        "portal",
-        "admin",
-        "center",
-        "centre",
-        "my",
-        "account",
-        "accounts",
-        "security",
-        "info",
-        "mailbox",
-        "calendar",
-        "inbox",
-        "group",
-        "groups",
-        "channel",
-        "site",
-        "sites",
-        "drive",
-    ]
-)
-# A capitalised name: Title or UPPER case ("Open Dental", "PDF"), camel case ("iManage", "simPRO") or a
-# number after a name ("Sage 50"). Case-sensitive on purpose: capitals are the evidence of a name.
-_PROPER = r"(?:[A-Z][\w.+&-]*|[a-z]+[A-Z][\w.+&-]*)"
-_PROPER_RUN = rf"{_PROPER}(?:[ \t]+(?:{_PROPER}|\d[\w.+&-]*)){{1,3}}"
-_NAMED_BEFORE = re.compile(
-    rf"\b(?i:my|our|the|a|an|your|his|her|their)\s+({_PROPER_RUN})(?![\w'’])\s+"
-    rf"(?i:(?:app|system|software|account)\s+)?(?i:{_CREDENTIAL})\b"
-)
-_NAMED_AFTER = re.compile(
-    r"\b(?i:(?:log|logging|logged|sign|signing|signed)\s*(?:in|on)\s*(?:to|into|on)|locked\s+out\s+of|"
-    rf"get\s+into)\s+(?i:(?:the|my|our)\s+)?({_PROPER_RUN})(?![\w'’])"
 )
 
 # Creating a container is not changing who is in one: "create a new Team for the project", "set up a
@@ -438,60 +781,237 @@ def _quote(sentence: str) -> str:
     return f'"{sentence[:80]}…"' if len(sentence) > 80 else f'"{sentence}"'
 
 
-def unknown_systems(text: str, known: frozenset[str]) -> list[str]:
-    """Names in the place of a system ("my Epicor password", "log into Dext") that the model has
-    never seen and that are not Microsoft 365 words, nor plausibly typos of a known word."""
+def _boundary_words() -> frozenset[str]:
+    """English stop words (scikit-learn's list, imported only when a ticket is classified, never on the
+    webhook path), other languages' function words and request verbs: they end the name of an object."""
+    global _BOUNDARY
+    if _BOUNDARY is None:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        stop = frozenset(ENGLISH_STOP_WORDS) - {"system", "bill", "fire", "mill", "interest"}
+        _BOUNDARY = stop | _FOREIGN_FUNCTION | _ACTION
+    return _BOUNDARY
+
+
+_BOUNDARY: frozenset[str] | None = None
+_SIGN_OFF = re.compile(
+    r"(?:^|\n|[.!]\s)\s*(?:(?:many\s+|kind\s+|best\s+|warm\s+)?(?:thanks|thank\s+you|regards|cheers|ta|thx|tia|"
+    r"best|wishes|danke|merci|gracias|bedankt)[\s,!.]*|[-–—]\s*)\b([A-Z]?[a-z][\w'’-]+)\b",
+    re.I,
+)
+_TITLED = re.compile(r"\b(?i:mr|mrs|ms|miss|dr|prof)\.?\s+([A-Z][\w'’-]+)")
+
+
+def people(visible: str, requester_email: str | None = None) -> frozenset[str]:
+    """Lower-cased name parts of the people a ticket mentions: the requester's and every address's local
+    part, a title's name and the name that signs the message off. (Not the entity extractor's names in
+    request positions: "log in to Citrix", "password for Sage Intacct" look like "for Tom Baker".)"""
+    tokens: set[str] = set()
+    for address in [*EMAIL.findall(visible), requester_email or ""]:
+        local = address.split("@", 1)[0].lower()
+        tokens.add(local)
+        tokens.update(t for t in re.split(r"[._+\-']+", local) if len(t) >= 2)
+    tokens.update(_people_in(visible))
+    for pattern in (_SIGN_OFF, _TITLED):
+        for match in pattern.finditer(visible):
+            word = match.group(1).lower()
+            if word not in _GENERIC and word not in _MICROSOFT and word not in _boundary_words():
+                tokens.add(word)
+    return frozenset(tokens)
+
+
+def unknown_systems(text: str, people: frozenset[str] = frozenset()) -> list[str]:
+    """What a credential or licence is for, where it is neither Microsoft 365 nor a person nor a generic
+    word: "my Salesforce password" → Salesforce, "locked out of vpn" → vpn, "log in to Open Dental"."""
     found: list[str] = []
+
+    def judge(tokens: list[str]) -> None:
+        name = _object_name(tokens, people)
+        if name and name not in found:
+            found.append(name)
+
     text = EMAIL.sub(" ", text)
-    candidates = [m.group(1) for m in _SYSTEM_BEFORE.finditer(text)]
-    candidates += [m.group(1) for m in _SYSTEM_AFTER.finditer(text)]
-    candidates += [m.group(1) for m in _SYSTEM_LEADS.finditer(text)]
-    for word in candidates:
-        folded = re.sub(r"\d", "0", word.lower()).strip(".-&+:")
-        parts = [p for p in re.split(r"[-.&+]", folded) if p]
-        if (
-            len(folded) < 3
-            or folded in known
-            or (len(parts) > 1 and all(p in known or p in _MICROSOFT_OR_GENERIC for p in parts))
-            or folded in _MICROSOFT_OR_GENERIC
-            or folded in _NOT_A_SYSTEM
-            or folded.endswith("'s")
-            or _looks_like_typo(folded, known)
-        ):
-            continue
-        if word not in found:
-            found.append(word)
-    for name in _named_products(text):
-        if name not in found and not any(name.startswith(f"{word} ") or name.endswith(f" {word}") for word in found):
+    people = people | _people_in(text)
+    for match in _CREDENTIAL_WORD.finditer(text):
+        judge(_run_before(text[max(0, match.start() - 100) : match.start()]))
+    for pattern in (_OBJECT_AFTER, _OBJECT_AFTER_NAMED):
+        for match in pattern.finditer(text):
+            after = text[match.end() : match.end() + 200]
+            run = _run_after(after)
+            # "the password for Tom Baker, he forgot it", "MFA for Anton Kovacs please? He has a new phone": a
+            # capitalised name right after "for / on" that the sentence or the next calls he or she is a person.
+            following = " ".join(re.split(r"(?<=[.!?])\s+|\n", after)[:2])
+            determined = re.search(r"\b(?:the|my|our|your|their)\s*$", match.group(0), re.I)
+            by_name = re.search(r"\b(?:for|on)\s*$", match.group(0), re.I)
+            whose = re.search(
+                r"\b(?:pass\s?words?|pwd|accounts?|log-?ins?|access)\s+(?:for|on)\s*$", match.group(0), re.I
+            )
+            person = _THIRD_PERSON.search(following) or (whose and _full_name(run))
+            if run and by_name and not determined and person:
+                continue
+            if _names_microsoft(_run_before(text[max(0, match.start() - 100) : match.start()])):
+                continue  # "a Microsoft 365 E3 licence for Tom Baker": the object is named; "for" names who
+            judge(run)
+    for line in re.split(r"(?<=[.!?])\s+|\n", text):
+        lead = _OBJECT_LEADS.match(line)
+        if lead and not _PRONOUN.search(lead.group(0)[len(lead.group(1)) :]):
+            subject = _words(lead.group(1))
+            while subject and _ends_run(subject[-1]):  # "Brightwater has" locked my account
+                subject.pop()
+            judge(_run_before(" ".join(subject)))
+    return found
+
+
+_PERSON_CONTEXT = re.compile(
+    r"(?-i:\b([A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+){0,2}))(?:['’]s\b|\s+(?:is|has|was|will|needs|can|can't|cannot|"
+    r"starts|joins|joined|left|works|said|says|called|who|\(he|\(she)\b|[?.!,]\s+(?:he|she|his|her|they)\b)|"
+    r"^\s*(?:from|to|cc|user|name|employee|staff member|leaver|starter)\s*:\s*"
+    r"(?-i:([A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+)+))",
+    re.I | re.M,
+)
+
+
+def _people_in(text: str) -> frozenset[str]:
+    """Name parts the ticket itself uses of a person: "Melissa Hart's account", "Ana Sousa needs…",
+    "From: Idris Bello" (two-word names, or a single name with a possessive)."""
+    tokens: set[str] = set()
+    for match in _PERSON_CONTEXT.finditer(text):
+        name = match.group(1) or match.group(2) or ""
+        words = [w.lower().strip("'’") for w in name.split()]
+        if len(words) >= 2 or (match.group(1) and re.match(r"['’]s", text[match.end(1) : match.end(1) + 2])):
+            tokens.update(w for w in words if w not in _GENERIC and w not in _MICROSOFT and w not in _boundary_words())
+    return frozenset(tokens)
+
+
+def _words(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def _is_word(token: str) -> bool:
+    return token[:1].isalnum() or token[:1] == "_"
+
+
+def _ends_run(token: str) -> bool:
+    """Punctuation, a line break, a stop or function word, or a verb form ("failed", "saying")."""
+    lower = token.lower()
+    return not _is_word(token) or lower in _boundary_words() or bool(re.fullmatch(r"[a-z]{3,}(?:ing|ed)", lower))
+
+
+def _run_before(text: str) -> list[str]:
+    """The words naming an object right before a credential word, back to a stop word or punctuation."""
+    run: list[str] = []
+    for token in reversed(_words(text)):
+        if _ends_run(token) or len(run) == 4:
+            break
+        run.insert(0, token)
+    return run
+
+
+def _run_after(text: str) -> list[str]:
+    """The words naming an object right after "log into", "locked out of", "password for"…"""
+    tokens = _words(text)
+    determiners = {"the", "my", "our", "your", "his", "her", "their", "a", "an", "this", "that"}
+    while tokens and tokens[0].lower() in determiners:
+        tokens.pop(0)
+    run: list[str] = []
+    for token in tokens:
+        if _ends_run(token) or len(run) == 4:
+            break
+        run.append(token)
+    return run
+
+
+_ACCESS_TO = re.compile(r"\baccess\s+(?:to|for|on|in)\s+", re.I)
+_MAILBOX_EVIDENCE = re.compile(
+    r"mail|inbox|calendar|diary|diaries|folder|contacts|send[- ]?as|on\s+behalf|delegat|outlook|shared|exchange", re.I
+)
+
+
+def foreign_access(text: str, people: frozenset[str] = frozenset()) -> list[str]:
+    """For a mailbox reading: what "access to X" / "X access" names, when X is a kind of system ("the
+    practice management system", "the CRM portal"), or, in a ticket that says nothing of a mailbox,
+    calendar or mail, a name that is not a person's ("access to Bullhorn")."""
+    text = EMAIL.sub(" mail ", text)
+    strict = not _MAILBOX_EVIDENCE.search(text)
+    people = people | _people_in(text)
+    runs = [_run_after(text[m.end() : m.end() + 100]) for m in _ACCESS_TO.finditer(text)]
+    runs += [_run_before(text[max(0, m.start() - 100) : m.start()]) for m in re.finditer(r"\baccess\b", text, re.I)]
+    found: list[str] = []
+    for run in runs:
+        name = _object_name(run, people, kinds_only=not strict)
+        if name and name not in found:
             found.append(name)
     return found
 
 
-def _named_products(text: str) -> list[str]:
-    """Capitalised names of two to four words where a system goes ("log in to Open Dental", "my Nitro
-    PDF licence") with no Microsoft or generic word among them. Each word may be known to the model
-    ("open", "dental"): the name as a whole is not Microsoft's."""
-    names: list[str] = []
-    for match in [*_NAMED_BEFORE.finditer(text), *_NAMED_AFTER.finditer(text)]:
-        name = re.sub(r"\s+", " ", match.group(1)).strip(".-&+")
-        words = [w.lower().strip(".-&+") for w in name.split()]
-        exempt = _MICROSOFT_OR_GENERIC | _MICROSOFT_PRODUCT | _NOT_A_SYSTEM
-        if any(w in exempt or re.sub(r"\d", "0", w) in _MICROSOFT_OR_GENERIC for w in words):
-            continue
-        if name not in names:
-            names.append(name)
-    return names
+def _full_name(tokens: list[str]) -> bool:
+    """Two or three capitalised plain words ("for Tom Baker"): after "for" more often a person than a
+    product. A single word ("for KashFlow") or one with a generic, Microsoft or system word is not."""
+    return 2 <= len(tokens) <= 3 and all(
+        re.fullmatch(r"[A-Z][a-z'’-]+", t)
+        and t.lower() not in _GENERIC
+        and t.lower() not in _MICROSOFT
+        and t.lower() not in _OTHER_SYSTEM
+        for t in tokens
+    )
+
+
+def _names_microsoft(tokens: list[str]) -> bool:
+    name = " ".join(tokens)
+    words = [p for t in tokens for p in re.split(r"[-./&+]", t.lower()) if p]
+    return bool(_MICROSOFT_PHRASE.search(name)) or any(w in _MICROSOFT or w.rstrip("s") in _MICROSOFT for w in words)
+
+
+def _object_name(tokens: list[str], people: frozenset[str], *, kinds_only: bool = False) -> str | None:
+    """The run of words if it names another system, else None. With `kinds_only`, only a word for a kind
+    of system ("system", "portal", "CRM") counts, not an unknown name."""
+    if not tokens:
+        return None
+    name = " ".join(tokens)
+    if _MICROSOFT_PHRASE.search(name):
+        return None
+    possessive = [i for i, t in enumerate(tokens) if t.lower().endswith(("'s", "’s", "s'"))]
+    if possessive:  # "Simon Farrelly's account" → account; "Tom's Xero login" → Xero
+        tokens = tokens[possessive[-1] + 1 :]
+        name = " ".join(tokens)
+    words = [t.lower().strip(".-&+/'’") for t in tokens]
+    if not words or any(_is_person(w, people) for w in words):
+        return None  # "the password for Jonah Whitcombe" (jwhitcombe@…)
+    unknown = False
+    for word in words:
+        parts = [p for p in re.split(r"[-./&+]", word) if p] or [word]
+        if any(p in _MICROSOFT or p.rstrip("s") in _MICROSOFT for p in parts):
+            return None
+        for part in parts:
+            if part in _OTHER_SYSTEM or part.rstrip("s") in _OTHER_SYSTEM or (not kinds_only and not _plain(part)):
+                unknown = True
+    return name if unknown else None
+
+
+def _plain(word: str) -> bool:
+    """A generic or function word, a number or a typo of a Microsoft or generic word."""
+    if re.fullmatch(r"[\d.,]+|[a-z]", word) or word in _GENERIC or word in _boundary_words():
+        return True
+    if re.fullmatch(r"[a-z]{2,}(?:ing|ed)", word):
+        return True  # a verb or participle ("failed", "archiving", "referenced"), not a name
+    if word.endswith("s") and word[:-1] in _GENERIC:
+        return True
+    return len(word) >= 4 and _looks_like_typo(word, _MICROSOFT | _GENERIC | _boundary_words())
+
+
+def _is_person(word: str, people: frozenset[str]) -> bool:
+    if len(word) < 2 or word in _GENERIC or word in _MICROSOFT:
+        return False
+    return word in people or any(len(word) >= 4 and len(p) > len(word) and p.endswith(word) for p in people)
+
+
+def _looks_like_typo(word: str, pool: frozenset[str]) -> bool:
+    """A misspelt Microsoft or generic word ("outlok", "pasword") is not a system."""
+    near = [k for k in pool if k[:1] == word[:1] and abs(len(k) - len(word)) <= 1 and len(k) >= 4]
+    return bool(difflib.get_close_matches(word, near, n=1, cutoff=0.8))
 
 
 def creates_container(text: str) -> str | None:
     """The words asking for a new Team, channel, group, list, site or mailbox to be created, if any."""
     match = _CREATES_CONTAINER.search(EMAIL.sub(" ", text))
     return re.sub(r"\s+", " ", match.group(0)).strip() if match else None
-
-
-def _looks_like_typo(word: str, known: frozenset[str]) -> bool:
-    """A misspelt known word ("pasword", "wrk") is not a system. Short words are only checked against
-    the generic words: "myob" is a system, not a typo of "mob"."""
-    pool = _MICROSOFT_OR_GENERIC if len(word) < 5 else known
-    near = [k for k in pool if k[:1] == word[:1] and abs(len(k) - len(word)) <= 2]
-    return bool(difflib.get_close_matches(word, near, n=1, cutoff=0.85 if len(word) >= 5 else 0.8))

@@ -144,7 +144,7 @@ async def learn(
     history_train = [e for _, e in examples[cut:]]
     report.history_trained, report.history_held_out = len(history_train), len(history_heldout)
 
-    corpus_train = corpus_train if corpus_train is not None else load_corpus("train")
+    corpus_train = corpus_train if corpus_train is not None else load_corpus("train") + load_corpus("handwritten")
     corpus_heldout = corpus_heldout if corpus_heldout is not None else load_corpus("heldout")
     store = ModelStore.of(storage)
     pointer = await store.pointer()

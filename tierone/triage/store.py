@@ -33,7 +33,7 @@ log = logging.getLogger("tierone.triage.store")
 PARTITION = "triage"
 POINTER = "active"
 CHUNK_BYTES = 60_000
-CHUNKS_PER_ROW = 15  # 15 × 60 KB stays under the 1 MiB entity limit with room for the keys
+CHUNKS_PER_ROW = 10  # 10 × 60 KB: well under the 1 MiB entity limit, however binary properties are counted
 REFRESH_SECONDS = 600.0  # how often a worker checks for a newly learned model
 
 

@@ -47,7 +47,7 @@ class Example:
 
 
 def load_corpus(split: str) -> list[Example]:
-    """`train` or `heldout` from the package's corpus files."""
+    """`train`, `heldout` or `handwritten` (training only) from the package's corpus files."""
     path = resources.files("tierone.triage").joinpath("corpus", f"{split}.jsonl")
     examples: list[Example] = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -59,6 +59,7 @@ def load_corpus(split: str) -> list[Example]:
                 intent=row["intent"],
                 group=row.get("family", row["id"]),
                 requester_email=row.get("requester_email"),
+                source="handwritten" if split == "handwritten" else "corpus",
                 labels={k: row.get(k) for k in ("id", "target", "object", "dates", "family", "noise")},
             )
         )
