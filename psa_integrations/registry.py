@@ -4,7 +4,10 @@ Imports stay inside the functions so the webhook path loads only the PSA it serv
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
+import weakref
 from typing import Any
 
 from psa_integrations.base import PsaClient, WebhookRegistrar, WebhookVerifier
@@ -88,3 +91,43 @@ def registrar(kind: PsaKind, settings: Settings) -> WebhookRegistrar:
 
         return HaloRegistrar(settings)
     raise ConfigError(f"unknown PSA {kind}")
+
+
+class PsaClients:
+    """The worker's PSA clients: one per (event loop, PSA), shared by the tickets it handles.
+
+    Reusing a client keeps its connections and TLS sessions and the metadata it caches (Autotask's
+    picklists, Halo's status names) instead of paying them on every run. After `max_age_s` the next
+    ticket gets a fresh client, so metadata an administrator changed in the PSA is read again; the
+    replaced client is closed after `grace_s`, long enough for the runs still using it to finish.
+    Callers never close a client they get here."""
+
+    def __init__(self, settings: Settings, *, max_age_s: float = 900.0, grace_s: float = 300.0) -> None:
+        self._settings = settings
+        self._max_age_s = max_age_s
+        self._grace_s = grace_s
+        self._lock = threading.Lock()
+        # Keyed by the loop itself, weakly: a client never outlives its loop, and a new loop that
+        # happens to get a dead one's id() never inherits its client.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PsaKind, tuple[PsaClient, float]]]
+        self._clients = weakref.WeakKeyDictionary()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, kind: PsaKind) -> PsaClient:
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        with self._lock:
+            per_loop = self._clients.setdefault(loop, {})
+            entry = per_loop.get(kind)
+            if entry is not None and now - entry[1] < self._max_age_s:
+                return entry[0]
+            client = psa_client(kind, self._settings)
+            per_loop[kind] = (client, now)
+        if entry is not None:
+            loop.call_later(self._grace_s, self._close, loop, entry[0])
+        return client
+
+    def _close(self, loop: asyncio.AbstractEventLoop, client: PsaClient) -> None:
+        task = loop.create_task(client.aclose())
+        self._closing.add(task)  # a reference, so the task is not collected before it runs
+        task.add_done_callback(self._closing.discard)

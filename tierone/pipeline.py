@@ -52,25 +52,24 @@ class Services:
 
     settings: Settings
     storage: Storage
-    psa_client: Callable[[PsaKind], PsaClient]
+    psa_client: Callable[
+        [PsaKind], PsaClient
+    ]  # shared clients (psa_integrations.registry.PsaClients): never closed here
     directory: Callable[[str], Directory]
     exchange: Callable[[str], Any] | None = None
 
 
 def default_services(settings: Settings) -> Services:
+    from identity_integrations.exchange import ExchangeAdmins
     from identity_integrations.graph import GraphDirectories
+    from psa_integrations.registry import PsaClients
     from tierone.storage import get_storage
 
     directories = GraphDirectories(settings)
-
-    def psa_client(kind: PsaKind) -> PsaClient:
-        from psa_integrations.registry import psa_client as build
-
-        return build(kind, settings)
-
-    from identity_integrations.exchange import ExchangeAdmins
-
-    return Services(settings, get_storage(), psa_client, directories.for_tenant, ExchangeAdmins(settings).for_tenant)
+    psa_clients = PsaClients(settings)
+    return Services(
+        settings, get_storage(), psa_clients.get, directories.for_tenant, ExchangeAdmins(settings).for_tenant
+    )
 
 
 class Pipeline(GateStage):
@@ -99,8 +98,6 @@ class Pipeline(GateStage):
                 # The prepared password was never set: its link must not stay valid.
                 await SecretLinks(self.storage.secrets, self.settings).revoke(str(state.data["SecretRow"]))
             return await self._escalate_unreadable(psa, work, state, str(exc))
-        finally:
-            await psa.aclose()
 
     async def _run(self, psa: PsaClient, work: TicketWork, state: TicketState) -> Outcome:
         ticket = await psa.get_ticket(work.ticket_id)
@@ -494,20 +491,17 @@ class Pipeline(GateStage):
         last_error = str(entity.get("LastError", "unknown")) if entity else "unknown"
         changed = bool(entity.get("Changed")) if entity else False
         psa = self.services.psa_client(work.psa)
-        try:
-            text = (
-                "TierOne gave up on this ticket after repeated failures and hands it to a technician.\n"
-                f"Last error: {last_error}\n"
-                + (
-                    "A change WAS made and confirmed in the directory; the write-back did not finish."
-                    if changed
-                    else "No change was confirmed in the directory."
-                )
+        text = (
+            "TierOne gave up on this ticket after repeated failures and hands it to a technician.\n"
+            f"Last error: {last_error}\n"
+            + (
+                "A change WAS made and confirmed in the directory; the write-back did not finish."
+                if changed
+                else "No change was confirmed in the directory."
             )
-            await ensure_note(psa, work.ticket_id, state.ref, "gave-up", text, NoteVisibility.INTERNAL)
-            await psa.escalate_ticket(work.ticket_id)
-        finally:
-            await psa.aclose()
+        )
+        await ensure_note(psa, work.ticket_id, state.ref, "gave-up", text, NoteVisibility.INTERNAL)
+        await psa.escalate_ticket(work.ticket_id)
         await self.audit.append(
             MSP_AUDIT_PARTITION,
             f"{state.ref}:failed",
