@@ -207,6 +207,9 @@ param connectwiseEscalationStatus string = ''
 @description('CONNECTWISE_WORK_TYPE: work type name for time entries.')
 param connectwiseWorkType string = ''
 
+@description('CONNECTWISE_BOARDS: the boards TierOne works, names or ids, comma-separated. Empty: every board.')
+param connectwiseBoards string = ''
+
 @description('CONNECTWISE_TENANT_FIELD (default Microsoft Tenant ID).')
 param connectwiseTenantField string = ''
 
@@ -236,6 +239,9 @@ param autotaskNoteType string = ''
 @description('AUTOTASK_TIME_ROLE_ID: role for time entries.')
 param autotaskTimeRoleId string = ''
 
+@description('AUTOTASK_QUEUES: the queues TierOne works, names or ids, comma-separated. Empty: every queue.')
+param autotaskQueues string = ''
+
 @description('AUTOTASK_TENANT_UDF (default Microsoft Tenant ID).')
 param autotaskTenantUdf string = ''
 
@@ -264,6 +270,9 @@ param halopsaNoteOutcomeId string = ''
 
 @description('HALOPSA_ESCALATION_TEAM: team for escalated tickets.')
 param halopsaEscalationTeam string = ''
+
+@description('HALOPSA_TEAMS: the teams whose tickets TierOne works, comma-separated. Empty: every team.')
+param halopsaTeams string = ''
 
 // Secrets. main.bicepparam reads them from the deployer's environment; each is stored in Key Vault
 // when given and left untouched when empty, and the app settings only ever hold references.
@@ -559,6 +568,7 @@ var connectwiseSettings = useConnectWise ? union(
   empty(connectwiseClosedStatus) ? {} : { CONNECTWISE_CLOSED_STATUS: connectwiseClosedStatus },
   empty(connectwiseEscalationStatus) ? {} : { CONNECTWISE_ESCALATION_STATUS: connectwiseEscalationStatus },
   empty(connectwiseWorkType) ? {} : { CONNECTWISE_WORK_TYPE: connectwiseWorkType },
+  empty(connectwiseBoards) ? {} : { CONNECTWISE_BOARDS: connectwiseBoards },
   empty(connectwiseTenantField) ? {} : { CONNECTWISE_TENANT_FIELD: connectwiseTenantField }
 ) : {}
 
@@ -579,6 +589,7 @@ var autotaskSettings = useAutotask ? union(
   empty(autotaskEscalationQueueId) ? {} : { AUTOTASK_ESCALATION_QUEUE_ID: autotaskEscalationQueueId },
   empty(autotaskNoteType) ? {} : { AUTOTASK_NOTE_TYPE: autotaskNoteType },
   empty(autotaskTimeRoleId) ? {} : { AUTOTASK_TIME_ROLE_ID: autotaskTimeRoleId },
+  empty(autotaskQueues) ? {} : { AUTOTASK_QUEUES: autotaskQueues },
   empty(autotaskTenantUdf) ? {} : { AUTOTASK_TENANT_UDF: autotaskTenantUdf }
 ) : {}
 
@@ -597,7 +608,8 @@ var halopsaSettings = useHaloPsa ? union(
   empty(halopsaWebhookUsername) ? {} : { HALOPSA_WEBHOOK_USERNAME: halopsaWebhookUsername },
   empty(halopsaClosedStatusId) ? {} : { HALOPSA_CLOSED_STATUS_ID: halopsaClosedStatusId },
   empty(halopsaNoteOutcomeId) ? {} : { HALOPSA_NOTE_OUTCOME_ID: halopsaNoteOutcomeId },
-  empty(halopsaEscalationTeam) ? {} : { HALOPSA_ESCALATION_TEAM: halopsaEscalationTeam }
+  empty(halopsaEscalationTeam) ? {} : { HALOPSA_ESCALATION_TEAM: halopsaEscalationTeam },
+  empty(halopsaTeams) ? {} : { HALOPSA_TEAMS: halopsaTeams }
 ) : {}
 
 module appSettings 'modules/appSettings.bicep' = {

@@ -116,6 +116,7 @@ class LocalStack:
             "CONNECTWISE_CALLBACK_ORIGIN": cw.key_origin,
             "CONNECTWISE_API_MEMBER": "tierone-api",
             "CONNECTWISE_ESCALATION_STATUS": "Escalated",
+            "CONNECTWISE_BOARDS": "L1 Service Desk",  # sandbox/scenario.py's board; others are left alone
             **self.autotask.app_settings(webhook_secret=self.autotask_webhook_secret),
             **self.halopsa.app_settings(
                 HALOPSA_WEBHOOK_USERNAME="tierone",

@@ -31,6 +31,7 @@ from tierone.playbooks import password_reset
 from tierone.playbooks.context import PlaybookContext
 from tierone.requests import build_request
 from tierone.run_state import TERMINAL, Outcome, Resolution, TicketState
+from tierone.scope import out_of_scope
 from tierone.secret_links import SecretLinks, cipher_from
 from tierone.settings import Settings
 from tierone.storage import Storage
@@ -103,6 +104,12 @@ class Pipeline(GateStage):
         ticket = await psa.get_ticket(work.ticket_id)
         if ticket.closed:
             await state.save(State=Outcome.SKIPPED.value, Reason="ticket already closed")
+            return Outcome.SKIPPED
+        elsewhere = out_of_scope(ticket, self.settings)
+        if elsewhere:
+            # Not TierOne's ticket: nothing is written to it, not even a note.
+            log.info("ticket %s left alone: %s", state.ref, elsewhere)
+            await state.save(State=Outcome.SKIPPED.value, Reason=elsewhere[:500])
             return Outcome.SKIPPED
         requester_email = ticket.contact.email if ticket.contact else None
         model = await load_model(self.storage)  # the MSP's learned model if stored, else the shipped one

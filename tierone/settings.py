@@ -46,6 +46,8 @@ class Settings(BaseModel):
     connectwise_escalation_status: str | None = Field(None, alias="CONNECTWISE_ESCALATION_STATUS")
     connectwise_work_type: str | None = Field(None, alias="CONNECTWISE_WORK_TYPE")
     connectwise_tenant_field: str = Field("Microsoft Tenant ID", alias="CONNECTWISE_TENANT_FIELD")
+    # Scope (tierone/scope.py): the boards whose tickets TierOne works, by name or id, comma-separated.
+    connectwise_boards: str | None = Field(None, alias="CONNECTWISE_BOARDS")
 
     # Autotask PSA
     autotask_zone_lookup_url: str = Field(
@@ -62,6 +64,7 @@ class Settings(BaseModel):
     autotask_note_type: int = Field(1, alias="AUTOTASK_NOTE_TYPE")
     autotask_time_role_id: int | None = Field(None, alias="AUTOTASK_TIME_ROLE_ID")
     autotask_tenant_udf: str = Field("Microsoft Tenant ID", alias="AUTOTASK_TENANT_UDF")
+    autotask_queues: str | None = Field(None, alias="AUTOTASK_QUEUES")  # queue names or ids, comma-separated
 
     # HaloPSA
     halopsa_url: str | None = Field(None, alias="HALOPSA_URL")
@@ -74,6 +77,7 @@ class Settings(BaseModel):
     halopsa_closed_status_id: int = Field(9, alias="HALOPSA_CLOSED_STATUS_ID")
     halopsa_note_outcome_id: int = Field(7, alias="HALOPSA_NOTE_OUTCOME_ID")
     halopsa_escalation_team: str | None = Field(None, alias="HALOPSA_ESCALATION_TEAM")
+    halopsa_teams: str | None = Field(None, alias="HALOPSA_TEAMS")  # team names, comma-separated
 
     # Microsoft Graph: one multi-tenant app, reached without secrets by default.
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")

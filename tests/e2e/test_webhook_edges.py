@@ -132,3 +132,23 @@ def test_updates_deletes_and_our_own_saves_are_acknowledged_but_start_nothing(st
     assert response.status_code == 200
     assert response.json()["status"] == "ignored"
     assert queued(stack) == before
+
+
+def test_a_ticket_on_a_board_outside_tierones_scope_is_left_exactly_as_it_was(stack, scenario):
+    """CONNECTWISE_BOARDS names the L1 board; a project board's ticket gets no note, status or entry."""
+    anna = scenario.person("anna")
+    contoso = scenario.customers["contoso"]
+    board = stack.connectwise.add_board("Projects")
+    created = stack.connectwise.create_ticket(
+        "Password reset", "I forgot my password", contoso.company_id, anna.contact_id, int(board["id"]), "portal"
+    )
+    ticket_id = int(created["id"])
+    stack.wait_until_idle(timeout=60)
+
+    ticket = stack.connectwise.ticket(ticket_id)
+    assert ticket["status"]["name"] == created["status"]["name"]
+    assert [n for n in stack.connectwise.notes(ticket_id) if "TierOne" in n["text"]] == []
+    rows = [r for r in stack.table_rows() if r.get("PartitionKey") == "connectwise" and r["RowKey"] == str(ticket_id)]
+    (row,) = [r for r in rows if "State" in r]
+    assert row["State"] == "skipped"
+    assert "not in CONNECTWISE_BOARDS" in row["Reason"]
