@@ -9,45 +9,13 @@ evidence (a capitalised name where a system goes, a creation verb before a conta
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-import numpy as np
 import pytest
 
+from tests.unit.stand_in_models import insisting
 from tierone.triage import classify
-from tierone.triage.classifier import default_model
 from tierone.triage.guard import creates_container, unknown_systems
-from tierone.triage.model import TriageModel
 
 ANNA = "anna.berg@contoso.example"
-
-
-class _Insists:
-    """The shipped model, except that it is sure of one intent whatever the text: what the rules after
-    the model do must not depend on the model being right."""
-
-    def __init__(self, intent: str) -> None:
-        self._model = default_model()
-        self._column = self._model.classes.index(intent)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def _sure(self, shape: tuple[int, ...]) -> np.ndarray:
-        rows = np.full(shape, 0.01 / (shape[1] - 1))
-        rows[:, self._column] = 0.99
-        return rows
-
-    def predict(self, texts: list[str]) -> tuple[np.ndarray, Any]:
-        probabilities, words = self._model.predict(texts)
-        return self._sure(probabilities.shape), words
-
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        return self._sure(self._model.predict_proba(texts).shape)
-
-
-def _insisting(intent: str) -> TriageModel:
-    return cast(TriageModel, _Insists(intent))
 
 
 # -- credential requests for systems that are not Microsoft 365 -------------------------------------
@@ -80,7 +48,7 @@ def test_credential_requests_for_other_systems_are_other(subject, body):
     ],
 )
 def test_a_named_system_overrides_even_a_sure_model(subject, body, intent):
-    result = classify(subject, body, ANNA, model=_insisting(intent))
+    result = classify(subject, body, ANNA, model=insisting(intent))
     assert result.intent == "other"
     assert "unknown-system" in result.flags
     assert any("where a system goes" in reason for reason in result.reasons)
@@ -156,7 +124,7 @@ def test_requests_to_create_a_team_group_list_site_or_mailbox_are_not_membership
 @pytest.mark.parametrize(("subject", "body"), CREATE)
 def test_a_creation_request_overrides_even_a_sure_model(subject, body):
     for intent in ("group_membership", "mailbox_permission"):
-        result = classify(subject, body, ANNA, model=_insisting(intent))
+        result = classify(subject, body, ANNA, model=insisting(intent))
         assert result.intent == "other"
         assert "creates-container" in result.flags
         assert any("asks for something to be created" in reason for reason in result.reasons)
@@ -169,7 +137,7 @@ def test_a_creation_request_in_the_subject_counts_too():
         "Create a new Team",
         "For the Harbour project please, I'll add people myself.",
         ANNA,
-        model=_insisting("group_membership"),
+        model=insisting("group_membership"),
     )
     assert forced.intent == "other"
 

@@ -12,42 +12,15 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any, cast
+from typing import Any
 
-import numpy as np
 import pytest
 
+from tests.unit.stand_in_models import insisting
 from tierone.triage import classify
-from tierone.triage.classifier import default_model
 from tierone.triage.guard import foreign_access, people, unknown_systems
-from tierone.triage.model import TriageModel
 
 ANNA = "anna.berg@contoso.example"
-
-
-class _Insists:
-    def __init__(self, intent: str) -> None:
-        self._model = default_model()
-        self._column = self._model.classes.index(intent)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def _sure(self, shape: tuple[int, ...]) -> np.ndarray:
-        rows = np.full(shape, 0.01 / (shape[1] - 1))
-        rows[:, self._column] = 0.99
-        return rows
-
-    def predict(self, texts: list[str]) -> tuple[np.ndarray, Any]:
-        probabilities, words = self._model.predict(texts)
-        return self._sure(probabilities.shape), words
-
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        return self._sure(self._model.predict_proba(texts).shape)
-
-
-def _insisting(intent: str) -> TriageModel:
-    return cast(TriageModel, _Insists(intent))
 
 
 # -- another system, in many phrasings, whatever the model says --------------------------------------
@@ -80,7 +53,7 @@ NON_MICROSOFT = [
 
 @pytest.mark.parametrize(("intent", "subject", "body"), NON_MICROSOFT)
 def test_another_systems_credential_or_licence_is_other_even_when_the_model_is_sure(intent, subject, body):
-    result = classify(subject, body, ANNA, model=_insisting(intent))
+    result = classify(subject, body, ANNA, model=insisting(intent))
     assert result.intent == "other"
     assert "unknown-system" in result.flags
 
@@ -93,7 +66,7 @@ def test_another_systems_credential_or_licence_is_other_even_when_the_model_is_s
     ],
 )
 def test_access_to_another_system_is_not_a_mailbox_permission(subject, body):
-    result = classify(subject, body, ANNA, model=_insisting("mailbox_permission"))
+    result = classify(subject, body, ANNA, model=insisting("mailbox_permission"))
     assert result.intent == "other"
     assert "unknown-system" in result.flags
 
@@ -137,7 +110,7 @@ MICROSOFT = [
 
 @pytest.mark.parametrize(("intent", "subject", "body"), MICROSOFT)
 def test_names_and_ordinary_words_do_not_block_microsoft_requests(intent, subject, body):
-    result = classify(subject, body, ANNA, model=_insisting(intent))
+    result = classify(subject, body, ANNA, model=insisting(intent))
     assert "unknown-system" not in result.flags, result.reasons
     assert result.intent == intent
 

@@ -66,7 +66,7 @@ _POSSESSIVE_LOWER = re.compile(
     r"\b([a-z]{3,})['’]s\s+(password|account|login|mailbox|inbox|calendar|access|licen[cs]e|phone|mfa)\b"
 )
 # Day and month names are capitalised but never a person's name.
-_CALENDAR_WORDS = frozenset(
+CALENDAR_WORDS = frozenset(
     [
         "monday",
         "tuesday",
@@ -242,7 +242,7 @@ _NOT_NAMES = (
             "approval",
         ]
     )
-    | _CALENDAR_WORDS
+    | CALENDAR_WORDS
 )
 # Capitalised pairs anywhere but at the start of a sentence or line (where any word is capitalised).
 _CAPITALISED_PAIR = re.compile(
@@ -408,7 +408,7 @@ _NOT_NAME_WORDS = (
             "fi",
         ]
     )
-    | _CALENDAR_WORDS
+    | CALENDAR_WORDS
 )
 _PLACEHOLDER = re.compile(r"^\s*(\[.*\]|<.*>|_+|-+|me|myself|n/?a|none|tbc|tbd|\?+)\s*$", re.I)
 
