@@ -39,7 +39,7 @@ from tierone.tenants import TenantMap, TenantMapping
 from tierone.triage import classify
 from tierone.triage.llm import second_opinion
 from tierone.triage.store import load_model
-from tierone.verification import resolve_parties
+from tierone.verification import CREDENTIAL_INTENTS, resolve_parties
 from tierone.writeback import ensure_note, ensure_time_entry
 
 log = logging.getLogger("tierone.pipeline")
@@ -272,6 +272,7 @@ class Pipeline(GateStage):
             "to choose a new password when you sign in.\n"
             "If you did not ask for this, contact your IT support straight away."
         )
+        await self._tell_the_owner(state, found)
         return await self._close(psa, state, found, customer_text, Outcome.RESOLVED)
 
     async def _run_playbook(self, psa: PsaClient, state: TicketState, found: Resolution) -> Outcome:
@@ -311,8 +312,37 @@ class Pipeline(GateStage):
             failed = next(s for s in result.steps if s.status is playbook_base.StepStatus.FAILED)
             reason = f"step '{failed.description}' failed ({failed.detail}); the steps before it stand as recorded"
             return await self._escalate(psa, state, found, reason)
+        if found.triage.intent in CREDENTIAL_INTENTS:
+            await self._tell_the_owner(state, found)
         link = await self._credential_link(state)
         return await self._close(psa, state, found, module.customer_message(ctx, result, link), Outcome.RESOLVED)
+
+    async def _tell_the_owner(self, state: TicketState, found: Resolution) -> None:
+        """After a credential change, a notice to the channels registered on the account (best effort:
+        the change stands and is recorded whether or not the notice goes out; sent once per ticket)."""
+        from tierone.notify.change_notice import build_change_notice, notice_recipients
+
+        send_mail = self._msp_mail()
+        if state.data.get("OwnerNotified") or send_mail is None or found.target is None or found.tenant_id is None:
+            return
+        directory = self.services.directory(found.tenant_id)
+        try:
+            manager_id = await directory.manager_id(found.target.id)
+            manager = await directory.get_user(manager_id) if manager_id else None
+            recipients = notice_recipients(found.target, manager)
+            subject, body = build_change_notice(
+                found.triage.intent, found.target, found.requester, state.ref, datetime.now(UTC)
+            )
+            assert self.settings.approval_sender is not None
+            for address in recipients:
+                await send_mail(self.settings.approval_sender, address, subject, body)
+        except (PermanentError, TransientError) as exc:
+            log.warning("ticket %s: the change notice could not be sent (%s)", state.ref, exc)
+            found.evidence.changes.append("the security notice to the account's registered addresses failed")
+            return
+        await state.save(OwnerNotified=True)
+        if recipients:
+            found.evidence.changes.append(f"security notice sent to {len(recipients)} registered address(es)")
 
     def _playbook_context(self, state: TicketState, found: Resolution) -> PlaybookContext:
         assert found.tenant_id is not None

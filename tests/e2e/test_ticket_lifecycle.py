@@ -85,6 +85,20 @@ def test_a_users_own_password_reset_is_resolved_end_to_end_on_each_psa(stack, sc
     assert password
     assert f"<code>{password}</code>" in revealed.text
 
+    # The account's registered addresses hear of the change; the notice holds no credential and no link.
+    notices = [
+        m
+        for m in stack.graph.sent_mail(stack.msp_tenant_id)
+        if m["subject"] == f"Security notice: a change to the account {person.email}"
+    ]
+    assert notices
+    assert all("/api/" not in m["content"] and password not in m["content"] for m in notices)
+    assert {address for m in notices for address in m["to"]} <= set(
+        stack.graph.user(tenant, person.user_id)["otherMails"]
+        + [stack.graph.user(tenant, m)["mail"] for m in [stack.graph.manager_of(tenant, person.user_id)] if m]
+    )
+    assert "security notice sent" in evidence
+
     # The password is nowhere but in the directory and behind the link.
     assert password not in everything_in_the_psas(stack)
     assert password not in repr(stack.table_rows())
