@@ -8,6 +8,7 @@ into an escalation with its reason. Nothing is reported done unless it was read 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import uuid
@@ -334,8 +335,8 @@ class Pipeline(GateStage):
                 found.triage.intent, found.target, found.requester, state.ref, datetime.now(UTC)
             )
             assert self.settings.approval_sender is not None
-            for address in recipients:
-                await send_mail(self.settings.approval_sender, address, subject, body)
+            sender = self.settings.approval_sender
+            await asyncio.gather(*(send_mail(sender, address, subject, body) for address in recipients))
         except (PermanentError, TransientError) as exc:
             log.warning("ticket %s: the change notice could not be sent (%s)", state.ref, exc)
             found.evidence.changes.append("the security notice to the account's registered addresses failed")
