@@ -529,6 +529,7 @@ class Pipeline(GateStage):
         last_error = str(entity.get("LastError", "unknown")) if entity else "unknown"
         changed = bool(entity.get("Changed")) if entity else False
         psa = self.services.psa_client(work.psa)
+        await psa.get_ticket(work.ticket_id)  # the shared client's copy may predate the failed attempts
         text = (
             "TierOne gave up on this ticket after repeated failures and hands it to a technician.\n"
             f"Last error: {last_error}\n"

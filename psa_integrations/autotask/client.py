@@ -194,6 +194,7 @@ class AutotaskClient:
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._picklists: dict[str, dict[str, str]] | None = None
         self._read: dict[str, dict[str, Any]] = {}
+        self._roles: dict[int, int] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -379,11 +380,14 @@ class AutotaskClient:
         return TimeEntry(id=str(entry_id), notes=notes)
 
     async def _default_role(self, resource_id: int) -> int:
-        resource = await self.required_item("Resources", resource_id)
-        role = resource.get("defaultServiceDeskRoleID")
-        if not role:
-            raise ConfigError("missing app settings: AUTOTASK_TIME_ROLE_ID (the API resource has no default role)")
-        return int(role)
+        # Read once per client (the worker shares it for a while): the API user's role rarely changes.
+        if resource_id not in self._roles:
+            resource = await self.required_item("Resources", resource_id)
+            role = resource.get("defaultServiceDeskRoleID")
+            if not role:
+                raise ConfigError("missing app settings: AUTOTASK_TIME_ROLE_ID (the API resource has no default role)")
+            self._roles[resource_id] = int(role)
+        return self._roles[resource_id]
 
     async def close_ticket(self, ticket_id: str) -> str:
         complete = self._settings.autotask_complete_status
@@ -402,7 +406,7 @@ class AutotaskClient:
     async def _set_ticket_field(self, ticket_id: str, name: str, value: int) -> None:
         """PATCH one field unless the ticket already has that value (a no-op save would fire webhooks).
 
-        A client lives for one pipeline attempt: the ticket it read at the start is current enough."""
+        Every run starts by reading its ticket (get_ticket), which refreshes the copy used here."""
         ticket = self._read.get(str(ticket_id)) or await self.required_item("Tickets", ticket_id)
         if ticket.get(name) != value:
             await self.api("PATCH", "Tickets", json={"id": int(ticket_id), name: value})

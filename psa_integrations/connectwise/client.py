@@ -47,6 +47,7 @@ class ConnectWiseClient:
         token = base64.b64encode(f"{login}:{secret}".encode()).decode("ascii")
         self._settings = settings
         self._read: dict[str, dict[str, Any]] = {}
+        self._statuses: dict[int, list[dict[str, Any]]] = {}
         self._http = httpx.AsyncClient(
             base_url=str(settings.connectwise_api_url).rstrip("/") + "/",
             headers={
@@ -237,14 +238,17 @@ class ConnectWiseClient:
         return None
 
     async def _board_statuses(self, ticket_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        # A client lives for one pipeline attempt: the ticket it read at the start is current enough
-        # to know its board and whether it already has the status we want.
+        # Every run starts by reading its ticket (get_ticket), which refreshes this: within the run it
+        # is current enough to know the board and whether the ticket already has the status we want.
         ticket = self._read.get(str(ticket_id)) or await self._json("GET", f"service/tickets/{int(ticket_id)}")
         board = ticket.get("board") or {}
         if board.get("id") is None:
             raise PermanentError(f"ConnectWise ticket {ticket_id} has no board")
-        statuses = await self._all(f"service/boards/{int(board['id'])}/statuses")
-        return ticket, [s for s in statuses if not s.get("inactive")]
+        board_id = int(board["id"])
+        if board_id not in self._statuses:
+            # Read once per client (the worker shares it for a while): a board's statuses rarely change.
+            self._statuses[board_id] = await self._all(f"service/boards/{board_id}/statuses")
+        return ticket, [s for s in self._statuses[board_id] if not s.get("inactive")]
 
     async def _set_status(self, ticket_id: str, status: dict[str, Any]) -> str:
         # Replace the whole status object: a "status/id" path can answer a false 200.

@@ -325,8 +325,9 @@ class HaloClient:
         )
         self._auth = _BearerAuth(self._token)
         self._status_names: dict[int, str] | None = None
-        # A client lives for one pipeline attempt: the ticket as last read or saved is current
-        # enough to know its status and team, and every call saved counts against Halo's low limit.
+        # The ticket as last read or saved: every run starts by reading its ticket (get_ticket), so
+        # within a run it is current enough to know the status and team, and every call saved counts
+        # against Halo's low limit.
         self._read: dict[int, JSON] = {}
         self._tenant_rows: list[tuple[str, str, str]] | None = None
 
