@@ -63,15 +63,20 @@ def confirmation_link(stack: LocalStack, ref: TicketRef) -> str:
     return match.group(0)
 
 
+def _use_the_form(link: str, decision: str, what: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    """Open a page as a browser would (GET), then submit its form with one of its buttons."""
+    with httpx.Client(timeout=10, headers=headers or {}) as http:
+        page = http.get(link)
+        token = form_token(page.text)
+        if token is None:
+            raise NoSuchHold(f"the {what} page offers no form ({page.status_code})")
+        return http.post(link, data={"csrf": token, "decision": decision})
+
+
 def answer_confirmation(stack: LocalStack, ref: TicketRef, *, yes: bool = True) -> httpx.Response:
     """Open the confirmation link from the mailbox and answer it."""
     link = confirmation_link(stack, ref)
-    with httpx.Client(timeout=10) as http:
-        page = http.get(link)
-        token = _CSRF.search(page.text)
-        if token is None:
-            raise NoSuchHold(f"the confirm page for {_ticket_ref(ref)} offers no answer ({page.status_code})")
-        return http.post(link, data={"csrf": token.group(1), "decision": "yes" if yes else "no"})
+    return _use_the_form(link, "yes" if yes else "no", f"confirm page for {_ticket_ref(ref)}")
 
 
 def approval_link(stack: LocalStack, ref: TicketRef) -> str:
@@ -97,13 +102,8 @@ def signed_in(stack: LocalStack, who: str) -> dict[str, str]:
 def decide_approval(stack: LocalStack, ref: TicketRef, *, approve: bool = True, who: str = "sam") -> httpx.Response:
     """A technician opens the approval link, signed in, and approves or denies."""
     link = approval_link(stack, ref)
-    headers = signed_in(stack, who)
-    with httpx.Client(timeout=10, headers=headers) as http:
-        page = http.get(link)
-        token = _CSRF.search(page.text)
-        if token is None:
-            raise NoSuchHold(f"the approval page for {_ticket_ref(ref)} offers no decision ({page.status_code})")
-        return http.post(link, data={"csrf": token.group(1), "decision": "approve" if approve else "deny"})
+    decision = "approve" if approve else "deny"
+    return _use_the_form(link, decision, f"approval page for {_ticket_ref(ref)}", signed_in(stack, who))
 
 
 def let_time_pass(stack: LocalStack, minutes: float) -> Any:
