@@ -19,17 +19,16 @@ not included: the end-to-end table has them for the password reset."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.common import BenchError, Table, progress
+from sandbox.identity_stack import CustomerDesk
 
 LATENCY_MS = 150
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -125,20 +124,6 @@ def shape(path: str) -> str:
     return _ID.sub("{id}", path.removeprefix("/v1.0"))
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _timed_storage_counter() -> Any:
     """end_to_end's StorageCounter, also adding up the time spent in the storage operations."""
     from bench.end_to_end import StorageCounter
@@ -166,11 +151,11 @@ def _timed_storage_counter() -> Any:
 class _Bench:
     """The sandboxes, one app and one managed identity; a fresh tenant per intent."""
 
-    def __init__(self, entra: Any, graph: Any, exchange: Any, settings: Any, credentials: Any, storage: Any) -> None:
-        self.entra, self.graph, self.exo = entra, graph, exchange
-        self.settings, self.credentials, self.storage = settings, credentials, storage
+    def __init__(self, identity: Any, storage: Any) -> None:
+        self.identity = identity
+        self.entra, self.graph, self.exo = identity.entra, identity.graph, identity.exchange
+        self.settings, self.credentials, self.storage = identity.settings, identity.credentials, storage
         self.counter = _timed_storage_counter()
-        self.app_id = ""
 
     # -- one tenant ---------------------------------------------------------------------------
 
@@ -180,9 +165,7 @@ class _Bench:
 
         self.graph.faults.clear()
         self.exo.faults.clear()
-        tenant = self.graph.add_tenant(default_domain="contoso.example")
-        self.graph.consent(tenant, self.app_id)
-        self.graph.set_tap_policy(tenant, enabled=True)
+        tenant = self.identity.customer_tenant()
         desk = _Desk(
             self,
             intent,
@@ -196,7 +179,7 @@ class _Bench:
 
 
 @dataclass
-class _Desk:
+class _Desk(CustomerDesk):
     bench: _Bench
     intent: str
     tenant_id: str
@@ -213,25 +196,6 @@ class _Desk:
     @property
     def exo(self) -> Any:
         return self.bench.exo
-
-    def person(self, key: str, name: str, **kwargs: Any) -> dict[str, Any]:
-        upn = f"{key}@contoso.example"
-        kwargs.setdefault("mail", upn)
-        self.people[key] = self.graph.add_user(self.tenant_id, name, upn, **kwargs)
-        return self.people[key]
-
-    def user(self, key: str) -> Any:
-        from identity_integrations.models import DirectoryUser
-
-        p = self.graph.user(self.tenant_id, self.people[key]["id"])
-        return DirectoryUser(
-            id=p["id"],
-            display_name=p["displayName"],
-            user_principal_name=p["userPrincipalName"],
-            mail=p.get("mail"),
-            account_enabled=bool(p.get("accountEnabled", True)),
-            on_premises_sync_enabled=bool(p.get("onPremisesSyncEnabled")),
-        )
 
     async def deliver(self, secret: str, purpose: str) -> str:
         """The pipeline's credential sink, minus the ticket-state bookkeeping: a one-time link."""
@@ -479,53 +443,28 @@ async def _measure_all(bench: _Bench, intents: tuple[str, ...]) -> list[tuple[At
 
 def run_all(intents: tuple[str, ...] = tuple(LABELS)) -> list[tuple[Attempt, Attempt]]:
     """Start the sandboxes and Azurite, measure every intent, stop them."""
-    from identity_integrations.credentials import TenantCredentials
     from sandbox.azurite import Azurite
-    from sandbox.entra_login import EntraSandbox
-    from sandbox.exchange_online import ExchangeSandbox
-    from sandbox.graph_tenant import GraphSandbox
+    from sandbox.identity_stack import identity_stack
     from tierone.secret_links import new_master_key
-    from tierone.settings import Settings
     from tierone.storage import Storage
 
     progress("playbooks: starting Azurite and the Entra, Graph and Exchange sandboxes …")
     with (
         Azurite() as azurite,
-        EntraSandbox() as entra,
-        GraphSandbox(entra) as graph,
-        ExchangeSandbox(graph) as exo,
-        _environment(entra.env()),
+        identity_stack(
+            AzureWebJobsStorage=azurite.connection_string,
+            TIERONE_SECRET_ENCRYPTION_KEY=new_master_key(),
+            TIERONE_PUBLIC_BASE_URL="https://tierone.example.net",
+        ) as identity,
     ):
-        msp = entra.add_tenant(domains=["msp.example"])
-        identity = entra.add_managed_identity(msp)
-        app = entra.register_app(federated_subject=identity.principal_id)
-        settings = Settings.model_validate(
-            {
-                "AzureWebJobsStorage": azurite.connection_string,
-                "GRAPH_BASE_URL": graph.graph_url,
-                "EXCHANGE_ADMIN_URL": exo.admin_url,
-                "TIERONE_GRAPH_AUTH": "federated",
-                "TIERONE_APP_CLIENT_ID": app.client_id,
-                "TIERONE_MANAGED_IDENTITY_CLIENT_ID": identity.client_id,
-                "AZURE_AUTHORITY_HOST": entra.authority_host,
-                "TIERONE_SECRET_ENCRYPTION_KEY": new_master_key(),
-                "TIERONE_PUBLIC_BASE_URL": "https://tierone.example.net",
-            }
-        )
-        credentials = TenantCredentials(settings)
-        storage = Storage(settings)
+        storage = Storage(identity.settings)
         storage.account.ensure()
-        bench = _Bench(entra, graph, exo, settings, credentials, storage)
-        bench.app_id = app.client_id
+        bench = _Bench(identity, storage)
         bench.counter.install()
         try:
             return asyncio.run(_measure_all(bench, intents))
         finally:
             bench.counter.uninstall()
-            # Close pooled connections, or the Entra sandbox's TLS server waits for them on shutdown.
-            for credential in [*credentials._by_tenant.values(), credentials._managed_identity]:
-                if credential is not None:
-                    credential.close()
 
 
 # -- the report --------------------------------------------------------------------------------

@@ -15,13 +15,11 @@ from typing import Any
 
 import pytest
 
-from identity_integrations.credentials import TenantCredentials
 from identity_integrations.exchange import ExchangeAdmin, ExchangeError
 from identity_integrations.graph import GraphDirectory
-from identity_integrations.models import DirectoryUser
-from sandbox.entra_login import EntraSandbox
 from sandbox.exchange_online import ExchangeSandbox
 from sandbox.graph_tenant import GraphSandbox
+from sandbox.identity_stack import CustomerDesk, IdentityStack, identity_stack
 from tierone.errors import PermanentError, TransientError
 from tierone.playbooks import (
     account_unlock,
@@ -35,7 +33,6 @@ from tierone.playbooks import (
 from tierone.playbooks.base import ActionLedger, PlaybookResult, StepStatus, run
 from tierone.playbooks.context import OnboardingTemplate, PlaybookContext, PlaybookRequest
 from tierone.playbooks.registry import PLAYBOOKS
-from tierone.settings import Settings
 
 E3, E5 = "05e9a617-0261-4cee-bb44-138d3ef5d965", "06ebc4ee-1bb5-47dd-8120-11324bc54e06"
 SPB = "cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46"
@@ -54,54 +51,17 @@ DONE, ALREADY, FAILED, NOT_RUN, NOTED = (
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Stack:
-    entra: EntraSandbox
-    graph: GraphSandbox
-    exchange: ExchangeSandbox
-    app_id: str
-    identity_client_id: str
-    settings: Settings
-    credentials: TenantCredentials
-
-
 @pytest.fixture(scope="module")
-def stack(azurite) -> Iterator[Stack]:
-    with (
-        EntraSandbox() as entra,
-        GraphSandbox(entra) as graph,
-        ExchangeSandbox(graph) as exchange,
-        pytest.MonkeyPatch.context() as env,
-    ):
-        for name, value in entra.env().items():
-            env.setenv(name, value)
-        msp = entra.add_tenant(domains=["msp.example"])
-        identity = entra.add_managed_identity(msp)
-        app = entra.register_app(federated_subject=identity.principal_id)
-        settings = Settings.model_validate(
-            {
-                "AzureWebJobsStorage": azurite.connection_string,
-                "GRAPH_BASE_URL": graph.graph_url,
-                "EXCHANGE_ADMIN_URL": exchange.admin_url,
-                "TIERONE_GRAPH_AUTH": "federated",
-                "TIERONE_APP_CLIENT_ID": app.client_id,
-                "TIERONE_MANAGED_IDENTITY_CLIENT_ID": identity.client_id,
-                "AZURE_AUTHORITY_HOST": entra.authority_host,
-            }
-        )
-        credentials = TenantCredentials(settings)
-        yield Stack(entra, graph, exchange, app.client_id, identity.client_id, settings, credentials)
-        # Close pooled connections, or the Entra sandbox's TLS server waits for them on shutdown.
-        for credential in [*credentials._by_tenant.values(), credentials._managed_identity]:
-            if credential is not None:
-                credential.close()
+def stack(azurite) -> Iterator[IdentityStack]:
+    with identity_stack(AzureWebJobsStorage=azurite.connection_string) as running:
+        yield running
 
 
 @dataclass
-class Desk:
+class Desk(CustomerDesk):
     """One customer tenant and one ticket's worth of playbook plumbing."""
 
-    stack: Stack
+    stack: IdentityStack
     tenant_id: str
     directory: GraphDirectory
     exchange: ExchangeAdmin
@@ -117,23 +77,6 @@ class Desk:
     @property
     def exo(self) -> ExchangeSandbox:
         return self.stack.exchange
-
-    def person(self, key: str, name: str, **kwargs: Any) -> dict[str, Any]:
-        upn = f"{key}@contoso.example"
-        kwargs.setdefault("mail", upn)
-        self.people[key] = self.graph.add_user(self.tenant_id, name, upn, **kwargs)
-        return self.people[key]
-
-    def user(self, key: str) -> DirectoryUser:
-        p = self.graph.user(self.tenant_id, self.people[key]["id"])
-        return DirectoryUser(
-            id=p["id"],
-            display_name=p["displayName"],
-            user_principal_name=p["userPrincipalName"],
-            mail=p.get("mail"),
-            account_enabled=bool(p.get("accountEnabled", True)),
-            on_premises_sync_enabled=bool(p.get("onPremisesSyncEnabled")),
-        )
 
     async def deliver(self, secret: str, purpose: str) -> str:
         self.delivered.append((purpose, secret))
@@ -198,10 +141,7 @@ TEMPLATE = OnboardingTemplate(
 async def desk(stack, settings) -> AsyncIterator[Desk]:
     from tierone.storage import Storage
 
-    graph = stack.graph
-    tenant_id = graph.add_tenant(default_domain="contoso.example")
-    graph.consent(tenant_id, stack.app_id)
-    graph.set_tap_policy(tenant_id, enabled=True)
+    tenant_id = stack.customer_tenant()
     storage = Storage(settings)
     storage.account.ensure()
     directory = GraphDirectory(tenant_id, stack.settings, stack.credentials)
