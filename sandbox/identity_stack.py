@@ -84,7 +84,7 @@ def identity_stack(**app_settings: str) -> Iterator[IdentityStack]:
             yield IdentityStack(entra, graph, exchange, app.client_id, identity.client_id, settings, credentials)
         finally:
             # Close pooled connections, or the Entra sandbox's TLS server waits for them on shutdown.
-            for credential in [*credentials._by_tenant.values(), credentials._managed_identity]:  # noqa: SLF001
+            for credential in [*credentials._by_tenant.values(), credentials._managed_identity]:
                 if credential is not None:
                     credential.close()
 
