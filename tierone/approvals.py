@@ -311,15 +311,6 @@ class Approvals:
                 expired.append(approval)
         return expired
 
-    async def pending_for_ticket(self, ticket_ref: str) -> list[ApprovalRequest]:
-        rows = await self._table.query(
-            "PartitionKey eq @pk and TicketRef eq @ref and State eq @pending",
-            pk=PARTITION,
-            ref=ticket_ref,
-            pending=ApprovalState.PENDING.value,
-        )
-        return sorted((_from_entity(r) for r in rows), key=lambda a: a.created_at)
-
     async def mark_notified(self, approval_id: str, channel: str, now: datetime | None = None) -> ApprovalRequest:
         """Remember that the request went out on `channel` (the notifier's progress; not a state change)."""
         for _ in range(_MAX_ATTEMPTS):

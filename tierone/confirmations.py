@@ -256,13 +256,6 @@ class Confirmations:
                 expired.append(confirmation)
         return expired
 
-    async def pending(self) -> list[Confirmation]:
-        """Every pending confirmation, oldest first (a sweep resumes or expires the tickets behind them)."""
-        rows = await self._table.query(
-            "PartitionKey eq @pk and State eq @pending", pk=PARTITION, pending=ConfirmationState.PENDING.value
-        )
-        return sorted((_from_entity(r) for r in rows), key=lambda c: c.created_at)
-
     # --- internals
 
     async def _expire(self, entity: Any, now: datetime) -> Confirmation | None:

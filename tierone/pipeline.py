@@ -226,7 +226,8 @@ class Pipeline(GateStage):
                 target_roles=parties.target_roles,
                 names_someone_else=triage.names_someone_else,
                 requester_is_manager=parties.requester_is_manager,
-                requester_authorised=parties.check.rule == "V05-authorised-contact",
+                requester_authorised=requester is not None
+                and found.client.is_authorised_contact(triage.intent, requester),
                 has_onboarding_template=mapping.onboarding is not None,
             )
         )

@@ -136,12 +136,6 @@ async def test_a_request_past_its_expiry_expires_exactly_once_and_cannot_be_deci
     assert events == ["approval_requested", "approval_expired"]
 
 
-async def test_pending_requests_of_a_ticket_are_listed_until_decided(request_, approvals):
-    assert [a.id for a in await approvals.pending_for_ticket(request_.ticket_ref)] == [request_.id]
-    await approvals.decide(request_.id, Actor(oid=MANAGER.oid), approve=False, channel="web")
-    assert await approvals.pending_for_ticket(request_.ticket_ref) == []
-
-
 # --- the page
 
 

@@ -154,15 +154,6 @@ async def test_expire_due_expires_only_due_pending_rows_once(confirmations, audi
     assert (await events(audit, due)).count("confirmation_expired") == 1
 
 
-async def test_pending_lists_what_awaits_an_answer(confirmations, unique):
-    waiting, _ = await new(confirmations, unique)
-    done, done_token = await new(confirmations, unique)
-    await confirmations.answer(done_token, False)
-    ids = [c.id for c in await confirmations.pending()]
-    assert waiting.id in ids
-    assert done.id not in ids
-
-
 async def test_create_refuses_a_non_address_or_a_non_positive_lifetime(confirmations, unique):
     with pytest.raises(ValueError, match="time to live"):
         await new(confirmations, unique, ttl_minutes=0)
